@@ -1,0 +1,246 @@
+//! `Application::build(config)` binds the listener (port 0 allowed), wires the
+//! state and spawns the background tasks; `run_until_stopped` serves until the
+//! shutdown future resolves, then drains in order: not ready, stop accepting,
+//! flush the batcher, close every transport (clients reconnect elsewhere), exit.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::serve::ListenerExt;
+use rand::RngCore;
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide_core::adapter::DefinedAdapter;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::token::TokenVerifier;
+use crate::batcher::{self, PendingPrices};
+use crate::config::{Config, Secret};
+use crate::http::health::Readiness;
+use crate::http::{self, AppState};
+use crate::market::feed::Feed;
+use crate::market::groups::PriceGroups;
+use crate::metrics::Metrics;
+use crate::realtime::admin::{self, NodeStats};
+use crate::realtime::batch_sink::SocketBatchSink;
+use crate::realtime::{self, Realtime};
+
+/// Socket.IO's per-socket queue of outgoing packets; a socket that falls this
+/// far behind gets packets dropped rather than growing memory.
+const SOCKET_BUFFER_PACKETS: usize = 1024;
+/// How long the whole shutdown may take before the process gives up waiting.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
+
+type CloseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    node: String,
+    tokens: TokenVerifier,
+    publish_key: Secret,
+    readiness: Arc<Readiness>,
+    tasks_shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let node = config.node_name();
+        let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| {
+            tracing::warn!(
+                "no --jwt-secret set: generated a random secret for this run (dev only); \
+                 tokens signed by your services will be refused"
+            );
+            random_secret()
+        });
+        let publish_key = config.publish_key.clone().unwrap_or_else(|| {
+            let key = random_secret();
+            eprintln!(
+                "roomcast: no --publish-key set; publish API key for this run: {}",
+                key.expose()
+            );
+            key
+        });
+        let tokens = TokenVerifier::hs256(jwt_secret.expose().as_bytes());
+
+        let (layer, io) = SocketIo::builder()
+            .max_payload(config.max_payload)
+            .ws_max_message_size(config.max_payload as usize)
+            .ws_max_frame_size(config.max_payload as usize)
+            .max_buffer_size(SOCKET_BUFFER_PACKETS)
+            .build_layer();
+        let wiring = Wiring {
+            config: &config,
+            node: node.clone(),
+            tokens: tokens.clone(),
+            publish_key: publish_key.clone(),
+        };
+        let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer)?;
+        tracing::info!(addr = %local_addr, node = %node, redis = false, "listening");
+        Ok(Self {
+            listener,
+            local_addr,
+            router: wired.router,
+            node,
+            tokens,
+            publish_key,
+            readiness: wired.readiness,
+            tasks_shutdown: wired.tasks_shutdown,
+            tasks: wired.tasks,
+            close_transports: wired.close_transports,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The publish API key in force (generated when not configured).
+    pub fn publish_key(&self) -> &Secret {
+        &self.publish_key
+    }
+
+    /// The user token verifier in force (tests and the demo mint tokens with it).
+    pub fn tokens(&self) -> &TokenVerifier {
+        &self.tokens
+    }
+
+    /// Serves until `shutdown` resolves, then drains and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop_accepting = CancellationToken::new();
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = tokio::spawn(
+            axum::serve(listener, self.router)
+                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
+                .into_future(),
+        );
+        shutdown.await;
+        tracing::info!("shutting down: draining");
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_BUDGET;
+        self.readiness.start_draining();
+        stop_accepting.cancel();
+        self.tasks_shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout_at(deadline, task).await;
+        }
+        let _ = tokio::time::timeout_at(deadline, (self.close_transports)()).await;
+        match tokio::time::timeout_at(deadline, server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("stopped"),
+            Ok(Ok(Err(e))) => return Err(e).context("server error"),
+            Ok(Err(e)) => return Err(e).context("server task failed"),
+            Err(_) => tracing::warn!("stopped with connections still open after the shutdown budget"),
+        }
+        Ok(())
+    }
+}
+
+/// Everything that depends on the Socket.IO adapter type.
+struct Wiring<'a> {
+    config: &'a Config,
+    node: String,
+    tokens: TokenVerifier,
+    publish_key: Secret,
+}
+
+struct Wired {
+    router: Router,
+    readiness: Arc<Readiness>,
+    tasks_shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
+}
+
+impl Wiring<'_> {
+    /// Wires everything on `io`; returns the adapter's init result with it.
+    fn wire<A: Adapter + DefinedAdapter>(
+        self,
+        io: SocketIo<A>,
+        layer: socketioxide::layer::SocketIoLayer<A>,
+    ) -> anyhow::Result<(Wired, A::InitRes)> {
+        let config = self.config;
+        let metrics = Arc::new(Metrics::new());
+        let price_groups = Arc::new(PriceGroups::default());
+        let pending = Arc::new(PendingPrices::default());
+        let realtime = Arc::new(Realtime {
+            tokens: self.tokens,
+            rate_limits: Arc::new(config.rate_limit.clone()),
+            metrics: metrics.clone(),
+            price_groups: price_groups.clone(),
+            max_subscriptions: config.max_subscriptions as usize,
+        });
+        let init = realtime::register(&io, realtime);
+
+        let tasks_shutdown = CancellationToken::new();
+        let node_stats = Arc::new(NodeStats::new(io.clone(), metrics.clone(), self.node));
+        let tasks = vec![
+            batcher::spawn(
+                Duration::from_millis(config.batch_interval_ms),
+                pending.clone(),
+                price_groups,
+                SocketBatchSink {
+                    io: io.clone(),
+                    metrics: metrics.clone(),
+                },
+                tasks_shutdown.clone(),
+            ),
+            admin::spawn_emitter(
+                node_stats.clone(),
+                io.clone(),
+                Duration::from_millis(config.metrics_interval_ms),
+                tasks_shutdown.clone(),
+            ),
+        ];
+
+        let readiness = Arc::new(Readiness::default());
+        let state = AppState {
+            feed: Feed::new(io.clone(), pending, metrics.clone()),
+            publish_key: Arc::new(self.publish_key),
+            metrics,
+            node_stats,
+            readiness: readiness.clone(),
+        };
+        let router =
+            http::app(state, layer, &config.cors_origin, config.max_body).map_err(anyhow::Error::msg)?;
+        let close_transports: Box<dyn FnOnce() -> CloseFuture + Send> =
+            Box::new(move || Box::pin(async move { io.close().await }));
+        Ok((
+            Wired {
+                router,
+                readiness,
+                tasks_shutdown,
+                tasks,
+                close_transports,
+            },
+            init,
+        ))
+    }
+}
+
+fn random_secret() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}

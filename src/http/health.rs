@@ -1,0 +1,56 @@
+//! `GET /healthz` (200 while the process serves) and `GET /readyz` (200 when
+//! ready to take traffic, 503 while starting, draining, or cut off from Redis).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use socketioxide::adapter::Adapter;
+
+use super::AppState;
+
+/// Whether this node should receive traffic.
+#[derive(Default)]
+pub struct Readiness {
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Why the node is not ready, if it is not.
+    pub fn problem(&self) -> Option<&'static str> {
+        self.draining.load(Ordering::Acquire).then_some("shutting down")
+    }
+}
+
+pub fn router<A: Adapter>() -> Router<AppState<A>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<A>))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz<A: Adapter>(State(state): State<AppState<A>>) -> impl IntoResponse {
+    readiness_response(&state.readiness)
+}
+
+fn readiness_response(readiness: &Arc<Readiness>) -> (StatusCode, Json<serde_json::Value>) {
+    match readiness.problem() {
+        None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": problem })),
+        ),
+    }
+}

@@ -1,0 +1,90 @@
+//! The HTTP side: publish API, health, metrics and console, one `router()`
+//! per file, merged here with the Socket.IO layer, CORS and the body limit.
+
+pub mod console;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod publish;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method};
+use axum::{Extension, Router};
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Secret;
+use crate::market::feed::Feed;
+use crate::metrics::Metrics;
+use crate::realtime::admin::NodeStats;
+use error::BodyLimit;
+use health::Readiness;
+
+/// What HTTP handlers share.
+pub struct AppState<A: Adapter> {
+    pub feed: Feed<A>,
+    pub publish_key: Arc<Secret>,
+    pub metrics: Arc<Metrics>,
+    pub node_stats: Arc<NodeStats<A>>,
+    pub readiness: Arc<Readiness>,
+}
+
+impl<A: Adapter> Clone for AppState<A> {
+    fn clone(&self) -> Self {
+        Self {
+            feed: self.feed.clone(),
+            publish_key: self.publish_key.clone(),
+            metrics: self.metrics.clone(),
+            node_stats: self.node_stats.clone(),
+            readiness: self.readiness.clone(),
+        }
+    }
+}
+
+/// The whole HTTP application: API routes, then Socket.IO at `/socket.io/`.
+pub fn app<A: Adapter>(
+    state: AppState<A>,
+    socket_io: SocketIoLayer<A>,
+    cors_origins: &[String],
+    max_body: u64,
+) -> Result<Router, String> {
+    let api = Router::new()
+        .merge(publish::router(state.clone()))
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(console::router())
+        .layer(DefaultBodyLimit::max(max_body as usize))
+        .layer(Extension(BodyLimit(max_body)))
+        .with_state(state);
+    Ok(api
+        .layer(socket_io)
+        .layer(cors(cors_origins)?)
+        .layer(TraceLayer::new_for_http()))
+}
+
+fn cors(origins: &[String]) -> Result<CorsLayer, String> {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request());
+    if origins.iter().any(|o| o.trim() == "*") {
+        return Ok(layer
+            .allow_origin(AllowOrigin::mirror_request())
+            .allow_credentials(true));
+    }
+    let list = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("--cors-origin: {o:?} is not a valid origin")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        return Err("--cors-origin: give at least one origin, or *".into());
+    }
+    Ok(layer
+        .allow_origin(AllowOrigin::list(list))
+        .allow_credentials(true))
+}

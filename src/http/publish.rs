@@ -1,0 +1,92 @@
+//! The publish API (CONTRACT §4): `POST /api/v1/prices`, `/trades`, `/emit`,
+//! bearer publish key, object or array bodies, all or nothing. Answers 202
+//! `{ accepted }`; every request is counted by endpoint and status.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use metrics::Label;
+use serde_json::json;
+use socketioxide::adapter::Adapter;
+
+use super::AppState;
+use super::error::{ApiError, JsonBody};
+use crate::auth::publish_key::Publisher;
+use crate::market::publish::{parse_emits, parse_prices, parse_trades};
+use crate::metrics::{PUBLISH_REQUESTS, PUBLISHED_ITEMS};
+
+pub fn router<A: Adapter>(state: AppState<A>) -> Router<AppState<A>> {
+    Router::new()
+        .route("/api/v1/prices", post(publish_prices::<A>))
+        .route("/api/v1/trades", post(publish_trades::<A>))
+        .route("/api/v1/emit", post(publish_emits::<A>))
+        .route_layer(middleware::from_fn_with_state(state, count_requests::<A>))
+}
+
+fn accepted(state_metrics: &crate::metrics::Metrics, kind: &'static str, count: usize) -> Response {
+    state_metrics
+        .counter(PUBLISHED_ITEMS, vec![Label::new("kind", kind)])
+        .increment(count as u64);
+    (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))).into_response()
+}
+
+async fn publish_prices<A: Adapter>(
+    State(state): State<AppState<A>>,
+    _: Publisher,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let received = Instant::now();
+    let prices = parse_prices(body, crate::clock::unix_millis()).map_err(ApiError::BadRequest)?;
+    state.feed.prices(&prices, received).await;
+    Ok(accepted(&state.metrics, "price", prices.len()))
+}
+
+async fn publish_trades<A: Adapter>(
+    State(state): State<AppState<A>>,
+    _: Publisher,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let trades = parse_trades(body).map_err(ApiError::BadRequest)?;
+    state.feed.trades(&trades).await;
+    Ok(accepted(&state.metrics, "trade", trades.len()))
+}
+
+async fn publish_emits<A: Adapter>(
+    State(state): State<AppState<A>>,
+    _: Publisher,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let emits = parse_emits(body).map_err(ApiError::BadRequest)?;
+    state.feed.emits(&emits).await;
+    Ok(accepted(&state.metrics, "emit", emits.len()))
+}
+
+/// Counts every publish request (401s and 400s included) by endpoint and status.
+async fn count_requests<A: Adapter>(
+    State(state): State<AppState<A>>,
+    path: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let endpoint = match path.as_str() {
+        "/api/v1/prices" => "prices",
+        "/api/v1/trades" => "trades",
+        "/api/v1/emit" => "emit",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    state
+        .metrics
+        .counter(
+            PUBLISH_REQUESTS,
+            vec![Label::new("endpoint", endpoint), Label::new("status", status)],
+        )
+        .increment(1);
+    response
+}

@@ -1,0 +1,16 @@
+//! roomcast: a Socket.IO-compatible realtime server. See README.md.
+
+pub mod app;
+pub mod auth;
+pub mod batcher;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod market;
+pub mod metrics;
+pub mod process_stats;
+pub mod realtime;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,160 @@
+//! Prometheus metrics. Names are the constants below (the Grafana dashboard
+//! queries exactly these). Each application owns its recorder, so several nodes
+//! can run in one process (tests) without sharing counters; counters on hot
+//! paths are registered once and kept as handles.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::realtime::events::{CLIENT_EVENTS, SERVER_EVENTS};
+
+pub const CONNECTIONS: &str = "roomcast_connections";
+pub const ROOMS: &str = "roomcast_rooms";
+pub const EVENTS_RECEIVED: &str = "roomcast_events_received_total";
+pub const EMITS: &str = "roomcast_emits_total";
+pub const PUBLISH_REQUESTS: &str = "roomcast_publish_requests_total";
+pub const PUBLISHED_ITEMS: &str = "roomcast_published_items_total";
+pub const RATE_LIMITED: &str = "roomcast_rate_limited_total";
+pub const AUTH_FAILURES: &str = "roomcast_auth_failures_total";
+pub const BATCH_SYMBOLS: &str = "roomcast_batch_symbols";
+pub const PUBLISH_TO_EMIT: &str = "roomcast_publish_to_emit_seconds";
+pub const REDIS_UP: &str = "roomcast_redis_up";
+pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
+pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
+pub const UPTIME: &str = "roomcast_uptime_seconds";
+
+/// Label value for client events roomcast does not know (keeps label cardinality bounded).
+const UNKNOWN_EVENT: &str = "unknown";
+/// Label value for emits of service-chosen event names.
+const CUSTOM_EVENT: &str = "custom";
+
+const METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// The metric handles of one application.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    events_received: HashMap<&'static str, Counter>,
+    rate_limited: HashMap<&'static str, Counter>,
+    emits: HashMap<&'static str, Counter>,
+    events_total: AtomicU64,
+    pub auth_failures: Counter,
+    pub batch_symbols: Histogram,
+    pub publish_to_emit: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(BATCH_SYMBOLS.to_owned()),
+                &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(PUBLISH_TO_EMIT.to_owned()),
+                    &[
+                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 1.0,
+                    ],
+                )
+            })
+            .expect("static bucket lists are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        let by_event = |name: &'static str, events: &[&'static str], other: &'static str| {
+            events
+                .iter()
+                .chain([&other])
+                .map(|event| {
+                    let key = Key::from_parts(name, vec![Label::new("event", *event)]);
+                    (*event, recorder.register_counter(&key, &METADATA))
+                })
+                .collect::<HashMap<&'static str, Counter>>()
+        };
+        let events_received = by_event(EVENTS_RECEIVED, CLIENT_EVENTS, UNKNOWN_EVENT);
+        let rate_limited = by_event(RATE_LIMITED, CLIENT_EVENTS, UNKNOWN_EVENT);
+        let emits = by_event(EMITS, SERVER_EVENTS, CUSTOM_EVENT);
+        let plain = |name: &'static str| Key::from_name(name);
+        Self {
+            auth_failures: recorder.register_counter(&plain(AUTH_FAILURES), &METADATA),
+            batch_symbols: recorder.register_histogram(&plain(BATCH_SYMBOLS), &METADATA),
+            publish_to_emit: recorder.register_histogram(&plain(PUBLISH_TO_EMIT), &METADATA),
+            events_received,
+            rate_limited,
+            emits,
+            events_total: AtomicU64::new(0),
+            recorder,
+            handle,
+        }
+    }
+
+    fn known(event: &str) -> &str {
+        if CLIENT_EVENTS.contains(&event) {
+            event
+        } else {
+            UNKNOWN_EVENT
+        }
+    }
+
+    pub fn event_received(&self, event: &str) {
+        self.events_total.fetch_add(1, Ordering::Relaxed);
+        self.events_received[Self::known(event)].increment(1);
+    }
+
+    /// Events received from clients since start, all names together.
+    pub fn events_total(&self) -> u64 {
+        self.events_total.load(Ordering::Relaxed)
+    }
+
+    pub fn rate_limited(&self, event: &str) {
+        self.rate_limited[Self::known(event)].increment(1);
+    }
+
+    /// One emit operation (a broadcast to a room counts once) of `event`;
+    /// events from the emit API are labelled `custom`.
+    pub fn emitted(&self, event: &str) {
+        self.emitted_n(event, 1);
+    }
+
+    pub fn emitted_n(&self, event: &str, count: u64) {
+        let label = SERVER_EVENTS
+            .iter()
+            .find(|known| **known == event)
+            .copied()
+            .unwrap_or(CUSTOM_EVENT);
+        self.emits[label].increment(count);
+    }
+
+    /// A dynamic-label counter; label values must come from a bounded set.
+    pub fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        self.recorder
+            .register_gauge(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// Prometheus text exposition of everything recorded.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}

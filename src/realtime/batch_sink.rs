@@ -1,0 +1,37 @@
+//! Sends the batcher's output to sockets: one `price:batch` broadcast per
+//! subscription group, to this node's sockets only (every node batches for
+//! its own sockets).
+
+use std::sync::Arc;
+
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+
+use super::events::PRICE_BATCH;
+use crate::batcher::BatchSink;
+use crate::market::groups::{GroupId, group_room};
+use crate::metrics::Metrics;
+
+pub struct SocketBatchSink<A: Adapter> {
+    pub io: SocketIo<A>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl<A: Adapter> BatchSink for SocketBatchSink<A> {
+    async fn send(&self, group: GroupId, items: &[(&str, f64)]) {
+        if let Err(e) = self
+            .io
+            .local()
+            .to(group_room(group))
+            .emit(PRICE_BATCH, items)
+            .await
+        {
+            tracing::debug!(group, error = %e, "price:batch broadcast failed");
+        }
+    }
+
+    fn window(&self, changed_symbols: usize, batches: usize) {
+        self.metrics.batch_symbols.record(changed_symbols as f64);
+        self.metrics.emitted_n(PRICE_BATCH, batches as u64);
+    }
+}

@@ -1,0 +1,205 @@
+//! Per-socket, per-event rate limits (`--rate-limit`, CONTRACT §1).
+//!
+//! Syntax: comma-separated `event=N/s` (also `/m`, `/h`); `*` is every event
+//! without a rule of its own. A rate of `N/s` admits a burst of up to N.
+//! Rules given on the command line override the defaults one by one.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+
+/// Defaults applied before the user's rules (a user rule for the same event wins).
+const DEFAULT_RULES: &str = "authenticate=5/s,subscribe:price=20/s,unsubscribe:price=20/s,\
+subscribe:trades=20/s,unsubscribe:trades=20/s,chat:join=10/s,chat:send=5/s,chat:read=10/s,\
+chat:history=10/s,chat:leave=10/s,*=50/s";
+
+/// The name of the rule that covers every event without its own.
+pub const ANY_EVENT: &str = "*";
+
+/// One rate: `count` events per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub per: Per,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Per {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Rate {
+    fn quota(self) -> Quota {
+        match self.per {
+            Per::Second => Quota::per_second(self.count),
+            Per::Minute => Quota::per_minute(self.count),
+            Per::Hour => Quota::per_hour(self.count),
+        }
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, unit) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a rate like 20/s"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: count must be a positive whole number"))?;
+        let count = NonZeroU32::new(count).ok_or_else(|| format!("`{s}`: count must be at least 1"))?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Per::Second,
+            "m" | "min" | "minute" => Per::Minute,
+            "h" | "hour" => Per::Hour,
+            other => return Err(format!("`{s}`: unknown unit `{other}` (use s, m or h)")),
+        };
+        Ok(Rate { count, per })
+    }
+}
+
+/// The parsed rule table: the defaults with the user's rules laid over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitRules {
+    /// Sorted by event name; the position is the rule's index in a [`SocketLimiter`].
+    rules: Vec<(String, Rate)>,
+    any_index: usize,
+}
+
+impl RateLimitRules {
+    fn parse_into(spec: &str, rules: &mut BTreeMap<String, Rate>) -> Result<(), String> {
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (event, rate) = item
+                .split_once('=')
+                .ok_or_else(|| format!("`{item}` is not `event=N/s`"))?;
+            let event = event.trim();
+            if event.is_empty() {
+                return Err(format!("`{item}`: missing event name"));
+            }
+            rules.insert(event.to_owned(), rate.parse()?);
+        }
+        Ok(())
+    }
+
+    /// The rule index that governs `event`.
+    pub fn index_of(&self, event: &str) -> usize {
+        self.rules
+            .binary_search_by(|(name, _)| name.as_str().cmp(event))
+            .unwrap_or(self.any_index)
+    }
+
+    pub fn rate_of(&self, event: &str) -> Rate {
+        self.rules[self.index_of(event)].1
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+impl FromStr for RateLimitRules {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let mut rules = BTreeMap::new();
+        Self::parse_into(DEFAULT_RULES, &mut rules).expect("default rules parse");
+        Self::parse_into(spec, &mut rules)?;
+        let rules: Vec<_> = rules.into_iter().collect();
+        let any_index = rules
+            .iter()
+            .position(|(name, _)| name == ANY_EVENT)
+            .expect("defaults have a `*` rule");
+        Ok(Self { rules, any_index })
+    }
+}
+
+impl Default for RateLimitRules {
+    fn default() -> Self {
+        "".parse().expect("default rules parse")
+    }
+}
+
+/// The limiters of one socket: one token bucket per rule, created on first use.
+pub struct SocketLimiter {
+    rules: Arc<RateLimitRules>,
+    buckets: Box<[OnceLock<DefaultDirectRateLimiter>]>,
+}
+
+impl SocketLimiter {
+    pub fn new(rules: Arc<RateLimitRules>) -> Self {
+        let buckets = (0..rules.len()).map(|_| OnceLock::new()).collect();
+        Self { rules, buckets }
+    }
+
+    /// Admits one `event`, or says how long until it would be admitted.
+    pub fn check(&self, event: &str) -> Result<(), Duration> {
+        let index = self.rules.index_of(event);
+        let bucket = self.buckets[index]
+            .get_or_init(|| DefaultDirectRateLimiter::direct(self.rules.rules[index].1.quota()));
+        bucket
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(s: &str) -> Rate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn user_rules_override_defaults_and_star_covers_the_rest() {
+        let rules: RateLimitRules = "subscribe:price=3/s, *=7/m".parse().unwrap();
+        assert_eq!(rules.rate_of("subscribe:price"), rate("3/s"));
+        assert_eq!(rules.rate_of("chat:send"), rate("5/s"), "default kept");
+        assert_eq!(rules.rate_of("something:else"), rate("7/m"));
+    }
+
+    #[test]
+    fn malformed_rules_say_what_is_wrong() {
+        for (spec, needle) in [
+            ("chat:send", "not `event=N/s`"),
+            ("chat:send=0/s", "at least 1"),
+            ("chat:send=5/d", "unknown unit"),
+            ("=5/s", "missing event name"),
+            ("x=five/s", "positive whole number"),
+        ] {
+            let err = spec.parse::<RateLimitRules>().unwrap_err();
+            assert!(err.contains(needle), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_rate_of_n_per_second_admits_a_burst_of_n_then_refuses() {
+        let rules: RateLimitRules = "ping=3/s".parse().unwrap();
+        let limiter = SocketLimiter::new(Arc::new(rules));
+        for _ in 0..3 {
+            assert!(limiter.check("ping").is_ok());
+        }
+        let retry = limiter.check("ping").unwrap_err();
+        assert!(
+            retry > Duration::ZERO && retry <= Duration::from_millis(334),
+            "{retry:?}"
+        );
+        assert!(
+            limiter.check("other").is_ok(),
+            "other events have their own bucket"
+        );
+    }
+}
