@@ -1,0 +1,44 @@
+// SIGTERM: close transports (clients reconnect elsewhere), exit 0 within 10 s.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, next, ask, withTimeout } from "./helpers.js";
+
+test("SIGTERM closes transports so clients will reconnect, flushes the batch and exits 0", async () => {
+  const server = await startServer(["--batch-interval-ms", "2000"]);
+  try {
+    const ws = await server.connect({ transports: ["websocket"] });
+    const polling = await server.connect({ transports: ["polling"] });
+    await ask(ws, "subscribe:price", "FLUSH");
+    await server.publish("prices", { symbol: "FLUSH", price: 42 });
+    const batch = next(ws, "price:batch", 5000);
+    const wsGone = next(ws, "disconnect", 10000);
+    const pollingGone = next(polling, "disconnect", 10000);
+    const started = Date.now();
+    server.proc.kill("SIGTERM");
+    assert.deepEqual(await batch, [["FLUSH", 42]], "the queued batch went out before the close");
+    // "transport close" makes socket.io-client reconnect; "io server disconnect" would not.
+    assert.equal(await wsGone, "transport close");
+    assert.notEqual(await pollingGone, "io server disconnect");
+    const { code } = await withTimeout(server.exited, 10000, "exit");
+    assert.equal(code, 0);
+    assert.ok(Date.now() - started < 10000);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("bad configuration exits non-zero at once with one clear line", async () => {
+  for (const [args, needle] of [
+    [["--listen", "not-an-address"], /--listen/],
+    [["--rate-limit", "chat:send=often"], /rate-limit/],
+    [["--cors-origin", "bad\u0001origin"], /cors-origin/],
+  ]) {
+    const err = await startServer(args).then(
+      (s) => (s.stop(), null),
+      (e) => e,
+    );
+    assert.ok(err, `refused: ${args.join(" ")}`);
+    assert.match(err.message, /exited with [1-9]/);
+    assert.match(err.message, needle);
+  }
+});
