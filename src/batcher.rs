@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -38,12 +38,13 @@ impl PendingPrices {
 /// Where a window's batches go: `(group, [(symbol, price)])`.
 pub trait BatchSink: Send + Sync + 'static {
     fn send(&self, group: GroupId, items: &[(&str, f64)]) -> impl Future<Output = ()> + Send;
-    /// Called once per non-empty window with the number of changed symbols and batches sent.
-    fn window(&self, _changed_symbols: usize, _batches: usize) {}
+    /// Called once per non-empty window: changed symbols, batches sent, time the window took.
+    fn window(&self, _changed_symbols: usize, _batches: usize, _took: Duration) {}
 }
 
 /// Runs one window: takes what is pending and sends each group its part.
 async fn flush(pending: &PendingPrices, groups: &PriceGroups, sink: &impl BatchSink) {
+    let started = Instant::now();
     let changed = pending.take();
     if changed.is_empty() {
         return;
@@ -52,7 +53,7 @@ async fn flush(pending: &PendingPrices, groups: &PriceGroups, sink: &impl BatchS
     for (group, items) in &routes {
         sink.send(*group, items).await;
     }
-    sink.window(changed.len(), routes.len());
+    sink.window(changed.len(), routes.len(), started.elapsed());
 }
 
 /// Spawns the batcher; it flushes every `interval`, and once more when `shutdown` fires.
@@ -94,16 +95,20 @@ mod tests {
         }
     }
 
-    fn setup() -> (
-        Arc<PendingPrices>,
-        Arc<PriceGroups>,
-        CancellationToken,
-        mpsc::UnboundedReceiver<(GroupId, Vec<(String, f64)>)>,
-        JoinHandle<()>,
-    ) {
+    type Batches = mpsc::UnboundedReceiver<(GroupId, Vec<(String, f64)>)>;
+
+    struct Harness {
+        pending: Arc<PendingPrices>,
+        groups: Arc<PriceGroups>,
+        shutdown: CancellationToken,
+        batches: Batches,
+        task: JoinHandle<()>,
+    }
+
+    fn setup() -> Harness {
         let pending = Arc::new(PendingPrices::default());
         let groups = Arc::new(PriceGroups::default());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, batches) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
         let task = spawn(
             Duration::from_millis(100),
@@ -112,7 +117,13 @@ mod tests {
             ChannelSink(tx),
             shutdown.clone(),
         );
-        (pending, groups, shutdown, rx, task)
+        Harness {
+            pending,
+            groups,
+            shutdown,
+            batches,
+            task,
+        }
     }
 
     fn set(symbols: &[&str]) -> BTreeSet<String> {
@@ -121,7 +132,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_window_coalesces_to_the_latest_price_per_symbol() {
-        let (pending, groups, _shutdown, mut rx, _task) = setup();
+        let Harness {
+            pending,
+            groups,
+            batches: mut rx,
+            ..
+        } = setup();
         let group = groups.reassign(None, &set(&["BTC", "ETH"])).unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         pending.put("BTC", 1.0);
@@ -137,7 +153,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_change_no_batch_and_unsubscribed_symbols_are_filtered() {
-        let (pending, groups, _shutdown, mut rx, _task) = setup();
+        let Harness {
+            pending,
+            groups,
+            batches: mut rx,
+            ..
+        } = setup();
         let eth = groups.reassign(None, &set(&["ETH"])).unwrap();
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(rx.try_recv().is_err(), "idle windows send nothing");
@@ -152,7 +173,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn successive_windows_carry_only_new_changes_and_shutdown_flushes() {
-        let (pending, groups, shutdown, mut rx, task) = setup();
+        let Harness {
+            pending,
+            groups,
+            shutdown,
+            batches: mut rx,
+            task,
+        } = setup();
         groups.reassign(None, &set(&["A", "B"])).unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         pending.put("A", 1.0);

@@ -20,6 +20,7 @@ pub const PUBLISHED_ITEMS: &str = "roomcast_published_items_total";
 pub const RATE_LIMITED: &str = "roomcast_rate_limited_total";
 pub const AUTH_FAILURES: &str = "roomcast_auth_failures_total";
 pub const BATCH_SYMBOLS: &str = "roomcast_batch_symbols";
+pub const BATCH_FLUSH: &str = "roomcast_batch_flush_seconds";
 pub const PUBLISH_TO_EMIT: &str = "roomcast_publish_to_emit_seconds";
 pub const REDIS_UP: &str = "roomcast_redis_up";
 pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
@@ -30,6 +31,11 @@ pub const UPTIME: &str = "roomcast_uptime_seconds";
 const UNKNOWN_EVENT: &str = "unknown";
 /// Label value for emits of service-chosen event names.
 const CUSTOM_EVENT: &str = "custom";
+
+/// Seconds; fine at the sub-millisecond end where roomcast should live.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 const METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
 
@@ -44,6 +50,7 @@ pub struct Metrics {
     pub auth_failures: Counter,
     pub batch_symbols: Histogram,
     pub publish_to_emit: Histogram,
+    pub batch_flush: Histogram,
 }
 
 impl Metrics {
@@ -53,6 +60,7 @@ impl Metrics {
                 Matcher::Full(BATCH_SYMBOLS.to_owned()),
                 &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
             )
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_FLUSH.to_owned()), LATENCY_BUCKETS))
             .and_then(|b| {
                 b.set_buckets_for_metric(
                     Matcher::Full(PUBLISH_TO_EMIT.to_owned()),
@@ -83,6 +91,7 @@ impl Metrics {
             auth_failures: recorder.register_counter(&plain(AUTH_FAILURES), &METADATA),
             batch_symbols: recorder.register_histogram(&plain(BATCH_SYMBOLS), &METADATA),
             publish_to_emit: recorder.register_histogram(&plain(PUBLISH_TO_EMIT), &METADATA),
+            batch_flush: recorder.register_histogram(&plain(BATCH_FLUSH), &METADATA),
             events_received,
             rate_limited,
             emits,

@@ -3,6 +3,7 @@
 //! its own sockets).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -30,8 +31,9 @@ impl<A: Adapter> BatchSink for SocketBatchSink<A> {
         }
     }
 
-    fn window(&self, changed_symbols: usize, batches: usize) {
+    fn window(&self, changed_symbols: usize, batches: usize, took: Duration) {
         self.metrics.batch_symbols.record(changed_symbols as f64);
+        self.metrics.batch_flush.record(took.as_secs_f64());
         self.metrics.emitted_n(PRICE_BATCH, batches as u64);
     }
 }

@@ -1,0 +1,214 @@
+//! `spawn_app()` and a minimal Socket.IO v4 client over WebSocket.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use roomcast::{Application, Config};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_util::sync::CancellationToken;
+
+pub const PUBLISH_KEY: &str = "api-test-publish-key";
+pub const JWT_SECRET: &str = "api-test-jwt-secret";
+const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub tokens: roomcast::auth::token::TokenVerifier,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_tests();
+    config.publish_key = Some(roomcast::config::Secret::new(PUBLISH_KEY));
+    config.jwt_secret = Some(roomcast::config::Secret::new(JWT_SECRET));
+    configure(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let addr = app.local_addr();
+    let tokens = app.tokens().clone();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        tokens,
+        stop,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` (raw text) to the publish API with `key` as bearer.
+    pub async fn post_raw(
+        &self,
+        route: &str,
+        body: impl Into<reqwest::Body>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.post(self.url(&format!("/api/v1/{route}"))).body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn publish(&self, route: &str, body: Value) -> (u16, Value) {
+        self.post_raw(route, body.to_string(), Some(PUBLISH_KEY)).await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn socket(&self, auth: Option<Value>) -> RawSocket {
+        RawSocket::connect(self.addr, auth)
+            .await
+            .expect("socket connects")
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.server)
+            .await
+            .expect("stops within 10 s")
+            .expect("server task")
+            .expect("clean stop");
+    }
+}
+
+/// The value of one sample line of a Prometheus exposition.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A Socket.IO v4 client speaking the wire protocol over one WebSocket.
+pub struct RawSocket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_ack: u64,
+    /// Events received while waiting for something else.
+    backlog: VecDeque<(String, Value)>,
+}
+
+impl RawSocket {
+    /// Connects to namespace `/`; `Err` carries the connect_error message.
+    pub async fn connect(addr: SocketAddr, auth: Option<Value>) -> Result<Self, String> {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = connect_async(url).await.map_err(|e| e.to_string())?;
+        let mut socket = Self {
+            ws,
+            next_ack: 0,
+            backlog: VecDeque::new(),
+        };
+        let open = socket.frame().await;
+        assert!(open.starts_with('0'), "engine.io open, got {open}");
+        let connect = match auth {
+            Some(auth) => format!("40{auth}"),
+            None => "40".to_owned(),
+        };
+        socket
+            .ws
+            .send(Message::text(connect))
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply = socket.frame().await;
+        if let Some(err) = reply.strip_prefix("44") {
+            let err: Value = serde_json::from_str(err).unwrap();
+            return Err(err["message"].as_str().unwrap_or_default().to_owned());
+        }
+        assert!(reply.starts_with("40"), "socket.io connect, got {reply}");
+        Ok(socket)
+    }
+
+    /// The next Engine.IO message that is not a ping (pings are answered).
+    async fn frame(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("connection open")
+                .expect("frame");
+            match message {
+                Message::Text(text) if text.as_str() == "2" => {
+                    self.ws.send(Message::text("3")).await.unwrap();
+                }
+                Message::Text(text) => return text.to_string(),
+                Message::Close(_) => panic!("connection closed"),
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn emit(&mut self, event: &str, data: Value) {
+        let frame = format!("42{}", json!([event, data]));
+        self.ws.send(Message::text(frame)).await.unwrap();
+    }
+
+    /// Emits with an ack id and returns the ack's first argument.
+    pub async fn ask(&mut self, event: &str, data: Value) -> Value {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let frame = format!("42{id}{}", json!([event, data]));
+        self.ws.send(Message::text(frame)).await.unwrap();
+        let prefix = format!("43{id}");
+        loop {
+            let frame = self.frame().await;
+            if let Some(body) = frame.strip_prefix(&prefix) {
+                let args: Value = serde_json::from_str(body).unwrap();
+                return args[0].clone();
+            }
+            self.stash(&frame);
+        }
+    }
+
+    fn stash(&mut self, frame: &str) {
+        if let Some(body) = frame.strip_prefix("42") {
+            let args: Value = serde_json::from_str(body).unwrap();
+            self.backlog
+                .push_back((args[0].as_str().unwrap().to_owned(), args[1].clone()));
+        }
+    }
+
+    /// The next `event` (earlier ones of other names are kept for later).
+    pub async fn next(&mut self, event: &str) -> Value {
+        if let Some(pos) = self.backlog.iter().position(|(name, _)| name == event) {
+            return self.backlog.remove(pos).unwrap().1;
+        }
+        loop {
+            let frame = self.frame().await;
+            self.stash(&frame);
+            if let Some(pos) = self.backlog.iter().position(|(name, _)| name == event) {
+                return self.backlog.remove(pos).unwrap().1;
+            }
+        }
+    }
+
+    /// Whether `event` arrives within `within` (for asserting that it does not).
+    pub async fn receives(&mut self, event: &str, within: Duration) -> bool {
+        tokio::time::timeout(within, self.next(event)).await.is_ok()
+    }
+}

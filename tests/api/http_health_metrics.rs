@@ -1,0 +1,61 @@
+//! /healthz, /readyz, /metrics and the console page.
+
+use serde_json::json;
+
+use crate::helpers::{RawSocket, sample, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness_are_200_while_serving() {
+    let app = spawn_app().await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
+    let console = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(console.status(), 200);
+    assert!(console.text().await.unwrap().contains("roomcast"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_report_what_happened() {
+    let app = spawn_app().await;
+    let mut socket = app.socket(None).await;
+    socket.ask("subscribe:price", json!("BTC")).await;
+    socket.ask("made:up", json!(1)).await;
+    app.publish(
+        "prices",
+        json!([{"symbol": "BTC", "price": 1}, {"symbol": "ETH", "price": 2}]),
+    )
+    .await;
+    socket.next("price:batch").await;
+    let refused = RawSocket::connect(app.addr, Some(json!({"token": "forged"}))).await;
+    assert_eq!(refused.err().as_deref(), Some("Authentication failed"));
+    let metrics = app.metrics().await;
+    let expect = [
+        (r#"roomcast_connections{transport="websocket"}"#, 1.0),
+        (r#"roomcast_connections{transport="polling"}"#, 0.0),
+        (r#"roomcast_events_received_total{event="subscribe:price"}"#, 1.0),
+        (r#"roomcast_events_received_total{event="unknown"}"#, 1.0),
+        (r#"roomcast_emits_total{event="price:update"}"#, 2.0),
+        (r#"roomcast_emits_total{event="price:batch"}"#, 1.0),
+        (
+            r#"roomcast_publish_requests_total{endpoint="prices",status="202"}"#,
+            1.0,
+        ),
+        ("roomcast_publish_to_emit_seconds_count", 2.0),
+        ("roomcast_batch_symbols_count", 1.0),
+        ("roomcast_batch_symbols_sum", 2.0),
+    ];
+    for (series, value) in expect {
+        assert_eq!(sample(&metrics, series), Some(value), "{series}\n{metrics}");
+    }
+    assert_eq!(sample(&metrics, "roomcast_auth_failures_total"), Some(1.0));
+    assert!(sample(&metrics, "roomcast_process_resident_memory_bytes").unwrap() > 1e6);
+    assert!(sample(&metrics, "roomcast_rooms").unwrap() >= 1.0);
+    app.stop().await;
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of one roomcast node: spawn it on port 0 in-process, talk to
+//! it over HTTP and a raw Socket.IO client. (Compatibility with the real Node
+//! client is proven by `tests/compat`.)
+
+mod helpers;
+mod http_health_metrics;
+mod http_publish;
+mod sockets;

@@ -1,0 +1,64 @@
+//! Socket behaviour seen through the raw protocol: auth at the handshake and
+//! a price:batch fan-out to many sockets at once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{JWT_SECRET, RawSocket, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn handshake_tokens_are_checked() {
+    let app = spawn_app().await;
+    let other = roomcast::auth::token::TokenVerifier::hs256(b"not-the-secret");
+    let err = RawSocket::connect(app.addr, Some(json!({"token": other.mint("1", None, 60)})))
+        .await
+        .err();
+    assert_eq!(err.as_deref(), Some("Authentication failed"));
+    assert_ne!(JWT_SECRET, "not-the-secret");
+    let mut admin = app
+        .socket(Some(json!({"token": app.tokens.mint("ops", Some("admin"), 60)})))
+        .await;
+    let emit = json!({"room": "admin", "event": "notice", "data": "hi"});
+    app.publish("emit", emit).await;
+    assert_eq!(admin.next("notice").await, json!("hi"));
+    admin.emit("subscribe:price", json!({"not": "a symbol"})).await;
+    let error = admin.next("error").await;
+    assert_eq!(error["event"], "subscribe:price");
+    assert!(error["message"].as_str().unwrap().contains("expected a symbol"));
+    app.stop().await;
+}
+
+/// 500 sockets in 25 distinct subscription sets all get their own batch.
+#[tokio::test]
+async fn one_window_reaches_every_subscribed_socket_with_its_own_symbols() {
+    let app = spawn_app_with(|c| c.rate_limit = "*=1000/s".parse().unwrap()).await;
+    let mut sockets = Vec::new();
+    for i in 0..500 {
+        let mut socket = app.socket(None).await;
+        let symbols = json!([format!("S{}", i % 25), "COMMON"]);
+        assert_eq!(socket.ask("subscribe:price", symbols).await["ok"], true);
+        sockets.push(socket);
+    }
+    let prices: Vec<_> = (0..25)
+        .map(|i| json!({"symbol": format!("S{i}"), "price": i}))
+        .collect();
+    let mut body = prices;
+    body.push(json!({"symbol": "COMMON", "price": 100}));
+    let started = Instant::now();
+    assert_eq!(app.publish("prices", json!(body)).await.0, 202);
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let batch = socket.next("price:batch").await;
+        let mut got: Vec<(String, f64)> = serde_json::from_value(batch).unwrap();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            vec![
+                ("COMMON".into(), 100.0),
+                (format!("S{}", i % 25), (i % 25) as f64)
+            ]
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    app.stop().await;
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and black-box tests, then the compatibility suite
+# with the real socket.io-client v4 against the built binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> building roomcast"
+cargo build --bins --quiet
+
+echo "==> Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
+
+echo "==> socket.io-client compatibility suite"
+(cd tests/compat && npm ci --no-audit --no-fund --loglevel=error && npm test)
