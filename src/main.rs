@@ -5,7 +5,16 @@ use roomcast::{Application, Config};
 
 #[tokio::main]
 async fn main() {
-    let config = Config::parse();
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            let message = e.to_string();
+            let line = message.lines().next().unwrap_or("invalid configuration");
+            eprintln!("roomcast: {line}");
+            std::process::exit(2);
+        }
+    };
     roomcast::telemetry::init(config.log_format);
     let app = match Application::build(config).await {
         Ok(app) => app,
