@@ -1,0 +1,117 @@
+//! One load client: Socket.IO v4 over a raw WebSocket, minimal parsing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::Args;
+use crate::stats::Stats;
+
+/// Connects and subscribes every client; returns the reader tasks of those that made it.
+pub async fn connect_all(args: &Args, stats: Arc<Stats>) -> Vec<JoinHandle<()>> {
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        args.url.replacen("http", "ws", 1)
+    );
+    let mut pending = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let symbols: Vec<usize> = (0..args.per_client.min(args.symbols))
+            .map(|j| (i + j) % args.symbols)
+            .collect();
+        let (gate, url, stats) = (gate.clone(), ws_url.clone(), stats.clone());
+        pending.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.ok()?;
+            tokio::time::timeout(Duration::from_secs(20), connect_one(&url, &symbols, stats))
+                .await
+                .ok()?
+                .ok()
+        }));
+    }
+    let mut clients = Vec::new();
+    for task in pending {
+        if let Ok(Some(client)) = task.await {
+            clients.push(client);
+        }
+    }
+    clients
+}
+
+async fn connect_one(url: &str, symbols: &[usize], stats: Arc<Stats>) -> anyhow::Result<JoinHandle<()>> {
+    let (mut ws, _) = connect_async(url).await?;
+    expect(&mut ws, "0").await?;
+    ws.send(Message::text("40")).await?;
+    expect(&mut ws, "40").await?;
+    let list: Vec<String> = symbols.iter().map(|s| format!("\"S{s}\"")).collect();
+    ws.send(Message::text(format!(
+        "420[\"subscribe:price\",[{}]]",
+        list.join(",")
+    )))
+    .await?;
+    expect(&mut ws, "430").await?;
+    for s in symbols {
+        stats.subscribers[*s].fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(tokio::spawn(read_loop(ws, stats)))
+}
+
+/// Reads until a text frame starting with `prefix`, answering pings meanwhile
+/// (engine.io servers may ping right after the open packet).
+async fn expect<S>(ws: &mut S, prefix: &str) -> anyhow::Result<()>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + SinkExt<Message> + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                let _ = ws.send(Message::text("3")).await;
+            }
+            Some(Ok(Message::Text(t))) if t.starts_with(prefix) => return Ok(()),
+            Some(Ok(_)) => continue,
+            _ => anyhow::bail!("closed before {prefix}"),
+        }
+    }
+}
+
+async fn read_loop<S>(mut ws: S, stats: Arc<Stats>)
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + SinkExt<Message> + Unpin,
+{
+    while let Some(Ok(message)) = ws.next().await {
+        let Message::Text(text) = message else { continue };
+        let text = text.as_str();
+        if text == "2" {
+            let _ = ws.send(Message::text("3")).await;
+        } else if let Some(rest) = text.strip_prefix("42[\"price:update\",") {
+            stats.updates.fetch_add(1, Ordering::Relaxed);
+            if let Some(sent_us) = number_after(rest, "\"price\":") {
+                stats.record_latency_us(now_us().saturating_sub(sent_us as u64).max(1));
+            }
+        } else if let Some(rest) = text.strip_prefix("42[\"price:batch\",") {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats
+                .batch_items
+                .fetch_add(rest.matches("],[").count() as u64 + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads the JSON number following `key` in `text`.
+fn number_after(text: &str, key: &str) -> Option<f64> {
+    let start = text.find(key)? + key.len();
+    let rest = &text[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
