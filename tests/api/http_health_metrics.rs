@@ -59,3 +59,46 @@ async fn metrics_report_what_happened() {
     assert!(sample(&metrics, "roomcast_rooms").unwrap() >= 1.0);
     app.stop().await;
 }
+
+async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> Option<String> {
+    let response = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url("/socket.io/?EIO=4&transport=polling"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.cors_origin = vec!["https://app.example".into(), "https://admin.example".into()]
+    })
+    .await;
+    assert_eq!(
+        preflight(&app, "https://app.example").await.as_deref(),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        preflight(&app, "https://admin.example").await.as_deref(),
+        Some("https://admin.example")
+    );
+    assert_eq!(preflight(&app, "https://evil.example").await, None);
+    app.stop().await;
+
+    let open = spawn_app().await;
+    assert_eq!(
+        preflight(&open, "https://anything.example").await.as_deref(),
+        Some("https://anything.example")
+    );
+    open.stop().await;
+}
