@@ -16,12 +16,17 @@ use rand::RngCore;
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::token::TokenVerifier;
 use crate::batcher::{self, PendingPrices};
+use crate::cluster::channels::{Bridge, Consumers, parse_bridges};
+use crate::cluster::driver::ResilientDriver;
+use crate::cluster::fanout::Fanout;
+use crate::cluster::health::RedisHealth;
 use crate::config::{Config, Secret};
 use crate::http::health::Readiness;
 use crate::http::{self, AppState};
@@ -55,6 +60,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let bridges = parse_bridges(&config.redis_channels).map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -76,21 +82,55 @@ impl Application {
             key
         });
         let tokens = TokenVerifier::hs256(jwt_secret.expose().as_bytes());
-
-        let (layer, io) = SocketIo::builder()
-            .max_payload(config.max_payload)
-            .ws_max_message_size(config.max_payload as usize)
-            .ws_max_frame_size(config.max_payload as usize)
-            .max_buffer_size(SOCKET_BUFFER_PACKETS)
-            .build_layer();
+        let metrics = Arc::new(Metrics::new());
+        let tasks_shutdown = CancellationToken::new();
         let wiring = Wiring {
             config: &config,
             node: node.clone(),
             tokens: tokens.clone(),
             publish_key: publish_key.clone(),
+            metrics: metrics.clone(),
+            tasks_shutdown: tasks_shutdown.clone(),
         };
-        let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer)?;
-        tracing::info!(addr = %local_addr, node = %node, redis = false, "listening");
+
+        let wired = match &config.redis_url {
+            None => {
+                let (layer, io) = socket_io_builder(&config).build_layer();
+                let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer, None)?;
+                wired
+            }
+            Some(url) => {
+                let client = redis::Client::open(url.expose())
+                    .map_err(|e| anyhow::anyhow!("--redis-url is not a valid Redis URL: {e}"))?;
+                let health = Arc::new(RedisHealth::new(&metrics));
+                let (driver, subscriber) =
+                    ResilientDriver::connect(client, health.clone(), tasks_shutdown.clone())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+                let adapter = RedisAdapterCtr::new_with_driver(driver.clone(), RedisAdapterConfig::new());
+                let (layer, io) = socket_io_builder(&config)
+                    .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
+                    .build_layer();
+                let origin = format!(
+                    "{node}/{}",
+                    random_secret().expose().get(..12).unwrap_or_default()
+                );
+                let cluster = ClusterParts {
+                    driver,
+                    health,
+                    origin,
+                    bridges,
+                };
+                let (mut wired, init) = wiring.wire(io, layer, Some(cluster))?;
+                init.await
+                    .map_err(|e| anyhow::anyhow!("redis adapter did not start: {e}"))?;
+                let consumers = wired.consumers.take().expect("cluster wiring has consumers");
+                wired.tasks.extend(consumers.await.map_err(anyhow::Error::msg)?);
+                wired.tasks.push(subscriber);
+                wired
+            }
+        };
+        tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
             local_addr,
@@ -99,7 +139,7 @@ impl Application {
             tokens,
             publish_key,
             readiness: wired.readiness,
-            tasks_shutdown: wired.tasks_shutdown,
+            tasks_shutdown,
             tasks: wired.tasks,
             close_transports: wired.close_transports,
         })
@@ -157,20 +197,41 @@ impl Application {
     }
 }
 
+fn socket_io_builder(config: &Config) -> socketioxide::SocketIoBuilder {
+    SocketIo::builder()
+        .max_payload(config.max_payload)
+        .ws_max_message_size(config.max_payload as usize)
+        .ws_max_frame_size(config.max_payload as usize)
+        .max_buffer_size(SOCKET_BUFFER_PACKETS)
+}
+
+/// What multi-node mode adds to the wiring.
+struct ClusterParts {
+    driver: ResilientDriver,
+    health: Arc<RedisHealth>,
+    origin: String,
+    bridges: Vec<Bridge>,
+}
+
 /// Everything that depends on the Socket.IO adapter type.
 struct Wiring<'a> {
     config: &'a Config,
     node: String,
     tokens: TokenVerifier,
     publish_key: Secret,
+    metrics: Arc<Metrics>,
+    tasks_shutdown: CancellationToken,
 }
+
+type ConsumersFuture = Pin<Box<dyn Future<Output = Result<Vec<JoinHandle<()>>, String>> + Send>>;
 
 struct Wired {
     router: Router,
     readiness: Arc<Readiness>,
-    tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
+    /// Multi-node only: subscribes to the Redis channels, to run once the adapter is up.
+    consumers: Option<ConsumersFuture>,
 }
 
 impl Wiring<'_> {
@@ -179,9 +240,10 @@ impl Wiring<'_> {
         self,
         io: SocketIo<A>,
         layer: socketioxide::layer::SocketIoLayer<A>,
+        cluster: Option<ClusterParts>,
     ) -> anyhow::Result<(Wired, A::InitRes)> {
         let config = self.config;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = self.metrics;
         let price_groups = Arc::new(PriceGroups::default());
         let pending = Arc::new(PendingPrices::default());
         let realtime = Arc::new(Realtime {
@@ -193,7 +255,7 @@ impl Wiring<'_> {
         });
         let init = realtime::register(&io, realtime);
 
-        let tasks_shutdown = CancellationToken::new();
+        let tasks_shutdown = self.tasks_shutdown;
         let node_stats = Arc::new(NodeStats::new(io.clone(), metrics.clone(), self.node));
         let tasks = vec![
             batcher::spawn(
@@ -214,9 +276,25 @@ impl Wiring<'_> {
             ),
         ];
 
-        let readiness = Arc::new(Readiness::default());
+        let fanout = cluster
+            .as_ref()
+            .map(|c| Fanout::new(c.driver.clone(), c.origin.clone()));
+        let feed = Feed::new(io.clone(), pending, metrics.clone(), fanout);
+        let readiness = Arc::new(Readiness::new(cluster.as_ref().map(|c| c.health.clone())));
+        let consumers: Option<ConsumersFuture> = cluster.map(|c| {
+            let consumers = Consumers {
+                driver: c.driver,
+                feed: feed.clone(),
+                io: io.clone(),
+                metrics: metrics.clone(),
+                origin: c.origin,
+                bridges: c.bridges,
+            };
+            let stop = tasks_shutdown.clone();
+            Box::pin(async move { consumers.spawn(stop).await }) as ConsumersFuture
+        });
         let state = AppState {
-            feed: Feed::new(io.clone(), pending, metrics.clone()),
+            feed,
             publish_key: Arc::new(self.publish_key),
             metrics,
             node_stats,
@@ -230,9 +308,9 @@ impl Wiring<'_> {
             Wired {
                 router,
                 readiness,
-                tasks_shutdown,
                 tasks,
                 close_transports,
+                consumers,
             },
             init,
         ))

@@ -13,21 +13,37 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 
 use super::AppState;
+use crate::cluster::health::RedisHealth;
 
 /// Whether this node should receive traffic.
 #[derive(Default)]
 pub struct Readiness {
     draining: AtomicBool,
+    redis: Option<Arc<RedisHealth>>,
 }
 
 impl Readiness {
+    /// `redis`: the Redis health to require, in multi-node mode.
+    pub fn new(redis: Option<Arc<RedisHealth>>) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            redis,
+        }
+    }
+
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }
 
     /// Why the node is not ready, if it is not.
     pub fn problem(&self) -> Option<&'static str> {
-        self.draining.load(Ordering::Acquire).then_some("shutting down")
+        if self.draining.load(Ordering::Acquire) {
+            return Some("shutting down");
+        }
+        match &self.redis {
+            Some(redis) if !redis.is_up() => Some("redis unreachable"),
+            _ => None,
+        }
     }
 }
 

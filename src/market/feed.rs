@@ -1,16 +1,20 @@
 //! Delivery of published items to clients: `price:update` to `price:<symbol>`
 //! at once (and into the batcher), `trade:new` to `trades:<symbol>`, and emits
-//! to any room. The HTTP API and the Redis channels both publish through here.
+//! to any room. `deliver_*` reach this node's sockets only; the publishing
+//! entry points (`prices`, `trades`, `emits`) also fan out to the other nodes
+//! when there are any (see `cluster::fanout`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::publish::{Emit, Price, Trade};
 use super::symbol::{price_room, trades_room};
 use crate::batcher::PendingPrices;
+use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
 use crate::realtime::events::{PRICE_UPDATE, TRADE_NEW};
 
@@ -18,6 +22,7 @@ pub struct Feed<A: Adapter> {
     io: SocketIo<A>,
     pending: Arc<PendingPrices>,
     metrics: Arc<Metrics>,
+    fanout: Option<Fanout>,
 }
 
 impl<A: Adapter> Clone for Feed<A> {
@@ -26,24 +31,60 @@ impl<A: Adapter> Clone for Feed<A> {
             io: self.io.clone(),
             pending: self.pending.clone(),
             metrics: self.metrics.clone(),
+            fanout: self.fanout.clone(),
         }
     }
 }
 
 impl<A: Adapter> Feed<A> {
-    pub fn new(io: SocketIo<A>, pending: Arc<PendingPrices>, metrics: Arc<Metrics>) -> Self {
-        Self { io, pending, metrics }
+    pub fn new(
+        io: SocketIo<A>,
+        pending: Arc<PendingPrices>,
+        metrics: Arc<Metrics>,
+        fanout: Option<Fanout>,
+    ) -> Self {
+        Self {
+            io,
+            pending,
+            metrics,
+            fanout,
+        }
     }
 
-    /// `received` is when the publish arrived; publish→emit latency is measured from it.
+    /// Publishes prices to every node; `received` is when the publish arrived.
     pub async fn prices(&self, prices: &[Price], received: Instant) {
+        self.deliver_prices(prices, received).await;
+        self.fan_out(Kind::Prices, || serde_json::to_value(prices)).await;
+    }
+
+    pub async fn trades(&self, trades: &[Trade]) {
+        self.deliver_trades(trades).await;
+        let bodies = || {
+            Ok(Value::Array(
+                trades.iter().map(|t| Value::Object(t.body.clone())).collect(),
+            ))
+        };
+        self.fan_out(Kind::Trades, bodies).await;
+    }
+
+    pub async fn emits(&self, emits: &[Emit]) {
+        self.deliver_emits(emits).await;
+        self.fan_out(Kind::Emits, || serde_json::to_value(emits)).await;
+    }
+
+    async fn fan_out(&self, kind: Kind, items: impl FnOnce() -> serde_json::Result<Value>) {
+        let Some(fanout) = &self.fanout else { return };
+        match items() {
+            Ok(items) => fanout.send(kind, items).await,
+            Err(e) => tracing::error!(error = %e, "could not encode items for other nodes"),
+        }
+    }
+
+    /// `price:update` to this node's subscribers, and into this node's batcher.
+    pub async fn deliver_prices(&self, prices: &[Price], received: Instant) {
         for price in prices {
-            if let Err(e) = self
-                .io
-                .to(price_room(&price.symbol))
-                .emit(PRICE_UPDATE, price)
-                .await
-            {
+            let room = price_room(&price.symbol);
+            if let Err(e) = self.io.local().to(room).emit(PRICE_UPDATE, price).await {
                 tracing::warn!(symbol = %price.symbol, error = %e, "price:update broadcast failed");
             }
             self.pending.put(&price.symbol, price.price);
@@ -54,23 +95,25 @@ impl<A: Adapter> Feed<A> {
         }
     }
 
-    pub async fn trades(&self, trades: &[Trade]) {
+    pub async fn deliver_trades(&self, trades: &[Trade]) {
         for trade in trades {
-            if let Err(e) = self
-                .io
-                .to(trades_room(&trade.symbol))
-                .emit(TRADE_NEW, &trade.body)
-                .await
-            {
+            let room = trades_room(&trade.symbol);
+            if let Err(e) = self.io.local().to(room).emit(TRADE_NEW, &trade.body).await {
                 tracing::warn!(symbol = %trade.symbol, error = %e, "trade:new broadcast failed");
             }
             self.metrics.emitted(TRADE_NEW);
         }
     }
 
-    pub async fn emits(&self, emits: &[Emit]) {
+    pub async fn deliver_emits(&self, emits: &[Emit]) {
         for emit in emits {
-            if let Err(e) = self.io.to(emit.rooms.clone()).emit(&emit.event, &emit.data).await {
+            if let Err(e) = self
+                .io
+                .local()
+                .to(emit.rooms.clone())
+                .emit(&emit.event, &emit.data)
+                .await
+            {
                 tracing::warn!(event = %emit.event, error = %e, "emit broadcast failed");
             }
             self.metrics.emitted(&emit.event);

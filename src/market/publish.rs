@@ -29,7 +29,7 @@ pub struct Trade {
 }
 
 /// One emit request: `event` with `data` to `rooms`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Emit {
     pub rooms: Vec<String>,
     pub event: String,
