@@ -22,6 +22,9 @@ pub struct Args {
     /// Server base URL.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub url: String,
+    /// Where the publisher POSTs (default: --url). Point it at another node to measure cross-node delivery.
+    #[arg(long)]
+    pub publish_url: Option<String>,
     /// Publish API key.
     #[arg(long, env = "ROOMCAST_PUBLISH_KEY")]
     pub key: String,
