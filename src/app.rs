@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::token::TokenVerifier;
 use crate::batcher::{self, PendingPrices};
+use crate::chat::Chat;
+use crate::chat::bus::ChatBus;
+use crate::chat::plain_hub::PlainHub;
 use crate::cluster::channels::{Bridge, Consumers, parse_bridges};
 use crate::cluster::driver::ResilientDriver;
 use crate::cluster::fanout::Fanout;
@@ -36,6 +39,9 @@ use crate::metrics::Metrics;
 use crate::realtime::admin::{self, NodeStats};
 use crate::realtime::batch_sink::SocketBatchSink;
 use crate::realtime::{self, Realtime};
+use crate::store::ChatStore;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
 
 /// Socket.IO's per-socket queue of outgoing packets; a socket that falls this
 /// far behind gets packets dropped rather than growing memory.
@@ -95,8 +101,9 @@ impl Application {
 
         let wired = match &config.redis_url {
             None => {
+                let store = Arc::new(MemoryStore::new(config.chat_history_max as usize));
                 let (layer, io) = socket_io_builder(&config).build_layer();
-                let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer, None)?;
+                let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer, store, None)?;
                 wired
             }
             Some(url) => {
@@ -104,9 +111,14 @@ impl Application {
                     .map_err(|e| anyhow::anyhow!("--redis-url is not a valid Redis URL: {e}"))?;
                 let health = Arc::new(RedisHealth::new(&metrics));
                 let (driver, subscriber) =
-                    ResilientDriver::connect(client, health.clone(), tasks_shutdown.clone())
+                    ResilientDriver::connect(client.clone(), health.clone(), tasks_shutdown.clone())
                         .await
                         .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+                let store = Arc::new(
+                    RedisStore::connect(client, config.chat_history_max as usize)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?,
+                );
                 let adapter = RedisAdapterCtr::new_with_driver(driver.clone(), RedisAdapterConfig::new());
                 let (layer, io) = socket_io_builder(&config)
                     .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
@@ -121,7 +133,7 @@ impl Application {
                     origin,
                     bridges,
                 };
-                let (mut wired, init) = wiring.wire(io, layer, Some(cluster))?;
+                let (mut wired, init) = wiring.wire(io, layer, store, Some(cluster))?;
                 init.await
                     .map_err(|e| anyhow::anyhow!("redis adapter did not start: {e}"))?;
                 let consumers = wired.consumers.take().expect("cluster wiring has consumers");
@@ -240,18 +252,33 @@ impl Wiring<'_> {
         self,
         io: SocketIo<A>,
         layer: socketioxide::layer::SocketIoLayer<A>,
+        store: Arc<dyn ChatStore>,
         cluster: Option<ClusterParts>,
     ) -> anyhow::Result<(Wired, A::InitRes)> {
         let config = self.config;
         let metrics = self.metrics;
+        let rate_limits = Arc::new(config.rate_limit.clone());
+        let fanout = cluster
+            .as_ref()
+            .map(|c| Fanout::new(c.driver.clone(), c.origin.clone()));
+        let plain = Arc::new(PlainHub::default());
+        let chat = Arc::new(Chat::new(store));
+        let chat_bus = Arc::new(ChatBus {
+            io: io.clone(),
+            plain: plain.clone(),
+            fanout: fanout.clone(),
+            metrics: metrics.clone(),
+        });
+        chat.set_delivery(chat_bus.clone());
         let price_groups = Arc::new(PriceGroups::default());
         let pending = Arc::new(PendingPrices::default());
         let realtime = Arc::new(Realtime {
-            tokens: self.tokens,
-            rate_limits: Arc::new(config.rate_limit.clone()),
+            tokens: self.tokens.clone(),
+            rate_limits: rate_limits.clone(),
             metrics: metrics.clone(),
             price_groups: price_groups.clone(),
             max_subscriptions: config.max_subscriptions as usize,
+            chat: chat.clone(),
         });
         let init = realtime::register(&io, realtime);
 
@@ -285,6 +312,7 @@ impl Wiring<'_> {
             let consumers = Consumers {
                 driver: c.driver,
                 feed: feed.clone(),
+                chat: chat_bus,
                 io: io.clone(),
                 metrics: metrics.clone(),
                 origin: c.origin,
@@ -296,9 +324,15 @@ impl Wiring<'_> {
         let state = AppState {
             feed,
             publish_key: Arc::new(self.publish_key),
+            tokens: self.tokens,
             metrics,
             node_stats,
             readiness: readiness.clone(),
+            chat,
+            plain,
+            rate_limits,
+            max_payload: config.max_payload as usize,
+            shutdown: tasks_shutdown.clone(),
         };
         let router =
             http::app(state, layer, &config.cors_origin, config.max_body).map_err(anyhow::Error::msg)?;

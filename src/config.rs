@@ -78,6 +78,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(64..=(256 << 20)))]
     pub max_body: u64,
 
+    /// Chat messages kept per room (older ones are trimmed).
+    #[arg(long, env = "ROOMCAST_CHAT_HISTORY_MAX", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub chat_history_max: u64,
+
     /// Price and trades rooms one socket may hold together.
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod batcher;
+pub mod chat;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod market;
 pub mod metrics;
 pub mod process_stats;
 pub mod realtime;
+pub mod store;
 pub mod telemetry;
 
 pub use app::Application;

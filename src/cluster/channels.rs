@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver::ResilientDriver;
 use super::fanout::{Envelope, FANOUT_CHANNEL, Kind};
+use crate::chat::ChatOut;
+use crate::chat::bus::ChatBus;
 use crate::market::feed::Feed;
 use crate::market::publish::{parse_emits, parse_prices, parse_trades};
 use crate::metrics::{Metrics, REDIS_MESSAGES};
@@ -77,6 +79,7 @@ struct Bridged<'a> {
 pub struct Consumers<A: Adapter> {
     pub driver: ResilientDriver,
     pub feed: Feed<A>,
+    pub chat: Arc<ChatBus<A>>,
     pub io: SocketIo<A>,
     pub metrics: Arc<Metrics>,
     pub origin: String,
@@ -149,6 +152,11 @@ impl<A: Adapter> Consumers<A> {
                     }
                     Kind::Trades => self.feed.deliver_trades(&parse_trades(envelope.items)?).await,
                     Kind::Emits => self.feed.deliver_emits(&parse_emits(envelope.items)?).await,
+                    Kind::Chat => {
+                        let out: ChatOut =
+                            serde_json::from_value(envelope.items).map_err(|e| e.to_string())?;
+                        self.chat.deliver_local(&out).await;
+                    }
                 }
             }
             PRICES_CHANNEL => {

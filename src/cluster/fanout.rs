@@ -18,6 +18,7 @@ pub enum Kind {
     Prices,
     Trades,
     Emits,
+    Chat,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

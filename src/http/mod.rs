@@ -1,11 +1,13 @@
 //! The HTTP side: publish API, health, metrics and console, one `router()`
 //! per file, merged here with the Socket.IO layer, CORS and the body limit.
 
+pub mod chat;
 pub mod console;
 pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod publish;
+pub mod ws_chat;
 
 use std::sync::Arc;
 
@@ -17,10 +19,16 @@ use socketioxide::layer::SocketIoLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::token::TokenVerifier;
+use crate::chat::Chat;
+use crate::chat::plain_hub::PlainHub;
 use crate::config::Secret;
 use crate::market::feed::Feed;
 use crate::metrics::Metrics;
 use crate::realtime::admin::NodeStats;
+use crate::realtime::rate_limit::RateLimitRules;
 use error::BodyLimit;
 use health::Readiness;
 
@@ -28,9 +36,17 @@ use health::Readiness;
 pub struct AppState<A: Adapter> {
     pub feed: Feed<A>,
     pub publish_key: Arc<Secret>,
+    pub tokens: TokenVerifier,
     pub metrics: Arc<Metrics>,
     pub node_stats: Arc<NodeStats<A>>,
     pub readiness: Arc<Readiness>,
+    pub chat: Arc<Chat>,
+    pub plain: Arc<PlainHub>,
+    pub rate_limits: Arc<RateLimitRules>,
+    /// Largest plain WebSocket message, bytes.
+    pub max_payload: usize,
+    /// Fires at shutdown: plain WebSocket connections close.
+    pub shutdown: CancellationToken,
 }
 
 impl<A: Adapter> Clone for AppState<A> {
@@ -38,9 +54,15 @@ impl<A: Adapter> Clone for AppState<A> {
         Self {
             feed: self.feed.clone(),
             publish_key: self.publish_key.clone(),
+            tokens: self.tokens.clone(),
             metrics: self.metrics.clone(),
             node_stats: self.node_stats.clone(),
             readiness: self.readiness.clone(),
+            chat: self.chat.clone(),
+            plain: self.plain.clone(),
+            rate_limits: self.rate_limits.clone(),
+            max_payload: self.max_payload,
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -57,6 +79,8 @@ pub fn app<A: Adapter>(
         .merge(health::router())
         .merge(metrics::router())
         .merge(console::router())
+        .merge(chat::router())
+        .merge(ws_chat::router())
         .layer(DefaultBodyLimit::max(max_body as usize))
         .layer(Extension(BodyLimit(max_body)))
         .with_state(state);

@@ -16,7 +16,7 @@ use socketioxide::adapter::Adapter;
 
 use super::AppState;
 use super::error::{ApiError, JsonBody};
-use crate::auth::publish_key::Publisher;
+use crate::auth::bearer::Publisher;
 use crate::market::publish::{parse_emits, parse_prices, parse_trades};
 use crate::metrics::{PUBLISH_REQUESTS, PUBLISHED_ITEMS};
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod batch_sink;
+pub mod chat;
 pub mod events;
 pub mod inbound;
 pub mod markets;
@@ -33,6 +34,7 @@ pub struct Realtime {
     pub metrics: Arc<Metrics>,
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 /// Registers namespace `/` on `io`; the adapter's init result (a future to
@@ -61,6 +63,11 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on(events::UNSUBSCRIBE_PRICE, markets::on_unsubscribe_price::<A>);
     socket.on(events::SUBSCRIBE_TRADES, markets::on_subscribe_trades::<A>);
     socket.on(events::UNSUBSCRIBE_TRADES, markets::on_unsubscribe_trades::<A>);
+    socket.on(events::CHAT_JOIN, chat::on_join::<A>);
+    socket.on(events::CHAT_SEND, chat::on_send::<A>);
+    socket.on(events::CHAT_READ, chat::on_read::<A>);
+    socket.on(events::CHAT_HISTORY, chat::on_history::<A>);
+    socket.on(events::CHAT_LEAVE, chat::on_leave::<A>);
     socket.on_fallback(on_unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
 }

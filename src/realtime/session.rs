@@ -20,6 +20,8 @@ pub struct Subscriptions {
     pub trades: BTreeSet<String>,
     /// The price group (and so the batch room) of `prices`.
     pub price_group: Option<GroupId>,
+    /// Chat rooms joined (room ids, without the `chat:` prefix).
+    pub chat_rooms: BTreeSet<String>,
 }
 
 impl Subscriptions {

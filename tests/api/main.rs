@@ -6,3 +6,4 @@ mod helpers;
 mod http_health_metrics;
 mod http_publish;
 mod sockets;
+mod store_redis;

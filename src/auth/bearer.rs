@@ -1,11 +1,12 @@
-//! The publish API's bearer key: `Authorization: Bearer <key>`, compared in
-//! constant time. A missing or wrong key is 401.
+//! HTTP bearer checks: the publish API's key (`Publisher`, compared in
+//! constant time) and user JWTs (`User`). Missing or wrong is 401.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use socketioxide::adapter::Adapter;
 
+use super::token::Identity;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
@@ -21,6 +22,24 @@ impl<A: Adapter> FromRequestParts<AppState<A>> for Publisher {
             Ok(Publisher)
         } else {
             Err(ApiError::Unauthorized("wrong publish key"))
+        }
+    }
+}
+
+/// The user of a request that carried a valid user JWT as bearer.
+pub struct User(pub Identity);
+
+impl<A: Adapter> FromRequestParts<AppState<A>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<A>) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer user token"))?;
+        match state.tokens.verify(token) {
+            Ok(identity) => Ok(User(identity)),
+            Err(_) => {
+                state.metrics.auth_failures.increment(1);
+                Err(ApiError::Unauthorized("invalid or expired user token"))
+            }
         }
     }
 }

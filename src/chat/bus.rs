@@ -1,0 +1,54 @@
+//! Chat delivery: to this node's members of `chat:<roomId>` (Socket.IO sockets
+//! and plain WebSocket clients) and, through the fanout, to other nodes'.
+
+use std::sync::Arc;
+
+use futures_util::future::{BoxFuture, FutureExt};
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+
+use super::plain_hub::PlainHub;
+use super::{ChatDelivery, ChatOut, chat_room};
+use crate::cluster::fanout::{Fanout, Kind};
+use crate::metrics::Metrics;
+use crate::realtime::events::{CHAT_MESSAGE, CHAT_READ};
+
+pub struct ChatBus<A: Adapter> {
+    pub io: SocketIo<A>,
+    pub plain: Arc<PlainHub>,
+    pub fanout: Option<Fanout>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl<A: Adapter> ChatBus<A> {
+    /// Delivers to this node's members only.
+    pub async fn deliver_local(&self, out: &ChatOut) {
+        let room_id = out.room_id();
+        let (event, plain_type, data) = match out {
+            ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
+            ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
+        };
+        if let Err(e) = self.io.local().to(chat_room(room_id)).emit(event, &data).await {
+            tracing::warn!(room = room_id, error = %e, "chat broadcast failed");
+        }
+        self.metrics.emitted(event);
+        let frame = json!({ "type": plain_type, "data": data }).to_string();
+        self.plain.send(room_id, frame.into());
+    }
+}
+
+impl<A: Adapter> ChatDelivery for ChatBus<A> {
+    fn deliver(&self, out: ChatOut) -> BoxFuture<'_, ()> {
+        async move {
+            self.deliver_local(&out).await;
+            if let Some(fanout) = &self.fanout {
+                match serde_json::to_value(&out) {
+                    Ok(items) => fanout.send(Kind::Chat, items).await,
+                    Err(e) => tracing::error!(error = %e, "could not encode chat output for other nodes"),
+                }
+            }
+        }
+        .boxed()
+    }
+}
