@@ -31,6 +31,7 @@ use crate::cluster::driver::ResilientDriver;
 use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
 use crate::config::{Config, Secret};
+use crate::demo;
 use crate::http::health::Readiness;
 use crate::http::{self, AppState};
 use crate::market::feed::Feed;
@@ -334,8 +335,20 @@ impl Wiring<'_> {
             max_payload: config.max_payload as usize,
             shutdown: tasks_shutdown.clone(),
         };
-        let router =
-            http::app(state, layer, &config.cors_origin, config.max_body).map_err(anyhow::Error::msg)?;
+        let mut tasks = tasks;
+        if config.demo {
+            tracing::warn!(
+                "DEMO MODE: a synthetic market feed is running and GET /api/v1/demo/token hands out \
+                 user and admin tokens to anyone. Never use --demo in production."
+            );
+            tasks.push(demo::spawn(
+                state.feed.clone(),
+                io.clone(),
+                tasks_shutdown.clone(),
+            ));
+        }
+        let router = http::app(state, layer, &config.cors_origin, config.max_body, config.demo)
+            .map_err(anyhow::Error::msg)?;
         let close_transports: Box<dyn FnOnce() -> CloseFuture + Send> =
             Box::new(move || Box::pin(async move { io.close().await }));
         Ok((

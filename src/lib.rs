@@ -7,6 +7,7 @@ pub mod chat;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod market;
 pub mod metrics;

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod console;
+pub mod demo;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -73,8 +74,10 @@ pub fn app<A: Adapter>(
     socket_io: SocketIoLayer<A>,
     cors_origins: &[String],
     max_body: u64,
+    demo: bool,
 ) -> Result<Router, String> {
-    let api = Router::new()
+    let routes = if demo { demo::router() } else { Router::new() };
+    let api = routes
         .merge(publish::router(state.clone()))
         .merge(health::router())
         .merge(metrics::router())

@@ -13,6 +13,8 @@ pub const CHAT_SEND: &str = "chat:send";
 pub const CHAT_READ: &str = "chat:read";
 pub const CHAT_HISTORY: &str = "chat:history";
 pub const CHAT_LEAVE: &str = "chat:leave";
+/// Addition: acks `{ ok: true, ts }` at once, for round-trip measurements.
+pub const PING: &str = "ping";
 
 /// Every event a client may send; anything else is "unknown" in metrics.
 pub const CLIENT_EVENTS: &[&str] = &[
@@ -26,6 +28,7 @@ pub const CLIENT_EVENTS: &[&str] = &[
     CHAT_READ,
     CHAT_HISTORY,
     CHAT_LEAVE,
+    PING,
 ];
 
 // Server → client.

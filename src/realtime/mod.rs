@@ -68,8 +68,17 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on(events::CHAT_READ, chat::on_read::<A>);
     socket.on(events::CHAT_HISTORY, chat::on_history::<A>);
     socket.on(events::CHAT_LEAVE, chat::on_leave::<A>);
+    socket.on(events::PING, on_ping::<A>);
     socket.on_fallback(on_unknown_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+}
+
+async fn on_ping<A: Adapter>(inbound: Inbound<A>, ack: AckSender<A>) {
+    inbound.turn().await;
+    inbound.ok(
+        ack,
+        &serde_json::json!({ "ok": true, "ts": crate::clock::unix_millis() }),
+    );
 }
 
 async fn on_unknown_event<A: Adapter>(inbound: Inbound<A>, ack: AckSender<A>) {
