@@ -89,7 +89,7 @@ impl Application {
             key
         });
         let tokens = TokenVerifier::hs256(jwt_secret.expose().as_bytes());
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(&node));
         let tasks_shutdown = CancellationToken::new();
         let wiring = Wiring {
             config: &config,

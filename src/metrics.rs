@@ -58,8 +58,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// Every series carries the label `node` (the node's name).
+    pub fn new(node: &str) -> Self {
         let recorder = PrometheusBuilder::new()
+            .add_global_label("node", node)
             .set_buckets_for_metric(
                 Matcher::Full(BATCH_SYMBOLS.to_owned()),
                 &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
@@ -157,12 +159,6 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
         self.handle.render()
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

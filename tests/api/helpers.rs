@@ -1,6 +1,8 @@
 //! `spawn_app()` and a minimal Socket.IO v4 client over WebSocket.
 
 use std::collections::VecDeque;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -99,11 +101,19 @@ impl TestApp {
     }
 }
 
-/// The value of one sample line of a Prometheus exposition.
+/// The value of one sample line of a Prometheus exposition; `series` is
+/// written without the `node` label every line carries.
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    metrics.lines().map(without_node_label).find_map(|line| {
+        line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()
+    })
+}
+
+fn without_node_label(line: &str) -> String {
+    let Some(start) = line.find("node=\"") else { return line.to_owned() };
+    let end = start + 6 + line[start + 6..].find('"').unwrap_or(0) + 1;
+    let rest = line[end..].strip_prefix(',').unwrap_or(&line[end..]);
+    format!("{}{rest}", &line[..start]).replace("{}", "")
 }
 
 /// A Socket.IO v4 client speaking the wire protocol over one WebSocket.
@@ -212,3 +222,51 @@ impl RawSocket {
         tokio::time::timeout(within, self.next(event)).await.is_ok()
     }
 }
+
+/// A redis-server of the test's own on a free port, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+

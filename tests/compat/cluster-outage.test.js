@@ -1,7 +1,7 @@
 // Redis going away and coming back; a node going away.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { next, ask, record, until } from "./helpers.js";
+import { next, ask, record, sample } from "./helpers.js";
 import { startRedis, startCluster, untilStatus } from "./cluster-helpers.js";
 
 let redis, nodes;
@@ -42,8 +42,8 @@ test("without Redis nodes serve their own clients and report not ready; with it 
   }
   console.log(`# cross-node delivery resumed ${Date.now() - restarted} ms after redis-server restarted`);
   const metrics = await a.metrics();
-  assert.match(metrics, /roomcast_redis_up 1/);
-  assert.match(metrics, /roomcast_redis_reconnects_total [1-9]/);
+  assert.equal(sample(metrics, "roomcast_redis_up"), 1);
+  assert.ok(sample(metrics, "roomcast_redis_reconnects_total") >= 1);
 });
 
 test("killing one node leaves the other nodes' clients untouched", async () => {

@@ -131,8 +131,12 @@ export async function until(predicate, ms = 3000, what = "condition") {
   }
 }
 
-/** The value of one Prometheus sample line, e.g. `roomcast_rate_limited_total{event="x"}`. */
+/** The value of one Prometheus sample line, e.g. `roomcast_rate_limited_total{event="x"}`
+ * (written without the `node` label every line carries). */
 export function sample(metricsText, series) {
-  const line = metricsText.split("\n").find((l) => l.startsWith(series + " "));
+  const line = metricsText
+    .split("\n")
+    .map((l) => l.replace(/node="[^"]*",?/, "").replace("{}", ""))
+    .find((l) => l.startsWith(series + " "));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
