@@ -29,8 +29,8 @@ pub struct AuthenticationFailed;
 
 /// Connect middleware: `auth.token` valid → authenticated; absent → anonymous;
 /// present but bad or expired → refused. Installs the socket's session.
-pub async fn check_handshake<A: Adapter>(
-    socket: SocketRef<A>,
+pub fn check_handshake<A: Adapter>(
+    socket: &SocketRef<A>,
     auth: Option<Value>,
     realtime: Arc<Realtime>,
 ) -> Result<(), AuthenticationFailed> {

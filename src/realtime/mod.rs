@@ -39,25 +39,32 @@ pub struct Realtime {
 
 /// Registers namespace `/` on `io`; the adapter's init result (a future to
 /// await for remote adapters) is the caller's to handle.
+///
+/// Everything a socket needs is set up in the connect middleware, not in the
+/// connect handler: socketioxide awaits middleware before it sends the CONNECT
+/// packet but spawns the handler after, so handlers registered there could
+/// miss a client's first events.
 pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, realtime: Arc<Realtime>) -> A::InitRes {
-    let handshake = {
+    let handshake = move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
         let realtime = realtime.clone();
-        move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
-            auth::socket::check_handshake(s, auth.ok(), realtime.clone())
+        async move {
+            auth::socket::check_handshake(&s, auth.ok(), realtime)?;
+            attach(&s);
+            Ok::<(), auth::socket::AuthenticationFailed>(())
         }
     };
     io.ns("/", on_connect::<A>.with(handshake))
 }
 
 async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
-    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
-        return;
-    };
-    if let Some(identity) = session.identity() {
-        auth::socket::join_identity_rooms(&socket, &identity);
-    }
-    tracing::debug!(sid = %socket.id, user = ?session.identity().map(|i| i.user_id), "connected");
+    tracing::debug!(sid = %socket.id, "connected");
+}
 
+/// Joins the identity's rooms and registers every event handler.
+fn attach<A: Adapter>(socket: &SocketRef<A>) {
+    if let Some(identity) = socket.extensions.get::<Arc<Session>>().and_then(|s| s.identity()) {
+        auth::socket::join_identity_rooms(socket, &identity);
+    }
     socket.on(events::AUTHENTICATE, auth::socket::on_authenticate::<A>);
     socket.on(events::SUBSCRIBE_PRICE, markets::on_subscribe_price::<A>);
     socket.on(events::UNSUBSCRIBE_PRICE, markets::on_unsubscribe_price::<A>);

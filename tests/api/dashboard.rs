@@ -15,8 +15,10 @@ fn dashboard_metrics() -> BTreeSet<String> {
             let expr = target["expr"].as_str().unwrap();
             let mut rest = expr;
             while let Some(at) = rest.find("roomcast_") {
-                let name: String =
-                    rest[at..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
                 rest = &rest[at + name.len()..];
                 names.insert(name);
             }
@@ -28,7 +30,10 @@ fn dashboard_metrics() -> BTreeSet<String> {
 #[tokio::test]
 async fn every_dashboard_metric_is_exported() {
     let names = dashboard_metrics();
-    assert!(names.len() >= 15, "the dashboard queries the core metrics: {names:?}");
+    assert!(
+        names.len() >= 15,
+        "the dashboard queries the core metrics: {names:?}"
+    );
     let redis = RedisServer::start();
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let app = spawn_app_with(|c| c.redis_url = Some(roomcast::config::Secret::new(url))).await;
@@ -39,7 +44,12 @@ async fn every_dashboard_metric_is_exported() {
     app.publish("prices", json!({"symbol": "BTC", "price": 1})).await;
     socket.next("price:batch").await;
     let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("PUBLISH").arg("roomcast:prices").arg("[]").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("PUBLISH")
+        .arg("roomcast:prices")
+        .arg("[]")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let metrics = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
@@ -56,6 +66,9 @@ async fn every_dashboard_metric_is_exported() {
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
     let missing: Vec<&String> = names.iter().filter(|n| !exported.contains(n.as_str())).collect();
-    assert!(missing.is_empty(), "queried by the dashboard but not in /metrics: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "queried by the dashboard but not in /metrics: {missing:?}"
+    );
     app.stop().await;
 }

@@ -1,10 +1,10 @@
 //! `spawn_app()` and a minimal Socket.IO v4 client over WebSocket.
 
 use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use roomcast::{Application, Config};
@@ -104,13 +104,16 @@ impl TestApp {
 /// The value of one sample line of a Prometheus exposition; `series` is
 /// written without the `node` label every line carries.
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().map(without_node_label).find_map(|line| {
-        line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()
-    })
+    metrics
+        .lines()
+        .map(without_node_label)
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 fn without_node_label(line: &str) -> String {
-    let Some(start) = line.find("node=\"") else { return line.to_owned() };
+    let Some(start) = line.find("node=\"") else {
+        return line.to_owned();
+    };
     let end = start + 6 + line[start + 6..].find('"').unwrap_or(0) + 1;
     let rest = line[end..].strip_prefix(',').unwrap_or(&line[end..]);
     format!("{}{rest}", &line[..start]).replace("{}", "")
@@ -125,6 +128,20 @@ pub struct RawSocket {
 }
 
 impl RawSocket {
+    /// Connects and sends `ping` (ack id 0) the moment the server's CONNECT
+    /// reply arrives, as a fast client does; returns the ack.
+    pub async fn connect_and_ping_at_once(addr: SocketAddr) -> Value {
+        let mut socket = Self::connect(addr, None).await.expect("connects");
+        socket.ws.send(Message::text(r#"420["ping"]"#)).await.unwrap();
+        loop {
+            let frame = socket.frame().await;
+            if let Some(body) = frame.strip_prefix("430") {
+                let args: Value = serde_json::from_str(body).unwrap();
+                return args[0].clone();
+            }
+        }
+    }
+
     /// Connects to namespace `/`; `Err` carries the connect_error message.
     pub async fn connect(addr: SocketAddr, auth: Option<Value>) -> Result<Self, String> {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
@@ -269,4 +286,3 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
-

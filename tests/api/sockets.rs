@@ -62,3 +62,15 @@ async fn one_window_reaches_every_subscribed_socket_with_its_own_symbols() {
     assert!(started.elapsed() < Duration::from_secs(5));
     app.stop().await;
 }
+
+/// An event sent the moment the connection is confirmed is handled, never
+/// dropped (handlers are registered before the server confirms the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_right_behind_the_connect_packet_is_answered() {
+    let app = spawn_app().await;
+    for _ in 0..300 {
+        let ack = RawSocket::connect_and_ping_at_once(app.addr).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    app.stop().await;
+}
