@@ -112,7 +112,7 @@ export function next(socket, event, ms = 3000) {
 
 /** Emits with an ack and resolves with the ack's payload. */
 export function ask(socket, event, ...args) {
-  return socket.timeout(3000).emitWithAck(event, ...args);
+  return socket.timeout(5000).emitWithAck(event, ...args);
 }
 
 /** Records every `event` on `socket`. */

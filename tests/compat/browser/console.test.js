@@ -5,10 +5,10 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer } from "./helpers.js";
+import { startServer } from "../helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = path.resolve(here, "../artifacts");
+const artifacts = path.resolve(here, "../../artifacts");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let server, browser;
@@ -30,31 +30,31 @@ test("the console connects, shows live prices and trades, pings, and shows admin
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(server.url);
 
-  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 5000 });
-  await page.waitForFunction(() => document.querySelector("#transport").textContent === "websocket", null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelector("#transport").textContent === "websocket", null, { timeout: 15000 });
 
   await page.fill("#symbols", "BTC-USD,ETH-USD");
   await page.click("#subscribe");
   const row = page.locator("#price-BTC-USD td.price");
-  await row.waitFor({ timeout: 3000 });
+  await row.waitFor({ timeout: 10000 });
   const first = await row.textContent();
   await page.waitForFunction(
     (before) => document.querySelector("#price-BTC-USD td.price").textContent !== before,
     first,
-    { timeout: 3000 },
+    { timeout: 10000 },
   );
   assert.ok(Number(await row.textContent()) > 0, "a price is shown");
 
-  await page.waitForFunction(() => document.querySelectorAll("#trades li").length > 0, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll("#trades li").length > 0, null, { timeout: 15000 });
   const trade = await page.locator("#trades li").first().textContent();
   assert.match(trade, /(BTC|ETH)-USD/, "only subscribed symbols' trades");
 
   await page.click("#ping");
-  await page.waitForFunction(() => /ms$/.test(document.querySelector("#latency").textContent), null, { timeout: 3000 });
+  await page.waitForFunction(() => /ms$/.test(document.querySelector("#latency").textContent), null, { timeout: 10000 });
 
   await page.click("#demo-admin");
-  await page.waitForFunction(() => document.querySelector("#user").textContent === "demo-admin", null, { timeout: 3000 });
-  await page.waitForFunction(() => document.querySelectorAll("#nodes .node").length === 1, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector("#user").textContent === "demo-admin", null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll("#nodes .node").length === 1, null, { timeout: 15000 });
   await page.waitForTimeout(1200); // let the sparklines draw a few points for the screenshot
   assert.match(await page.locator("#log").textContent(), /authenticated/);
 
@@ -66,9 +66,9 @@ test("the console connects, shows live prices and trades, pings, and shows admin
 test("the console reconnects after Disconnect", async () => {
   const page = await browser.newPage();
   await page.goto(server.url);
-  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 15000 });
   await page.click("#disconnect");
-  await page.waitForFunction(() => document.querySelector("#status").textContent === "disconnected", null, { timeout: 3000 });
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "disconnected", null, { timeout: 10000 });
   await page.click("#reconnect");
-  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: 15000 });
 });
