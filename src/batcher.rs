@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::market::groups::{GroupId, PriceGroups};
 
 /// Prices published since the last window: the latest per symbol.
@@ -65,18 +65,11 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => flush(&pending, &groups, &sink).await,
-                _ = shutdown.cancelled() => {
-                    flush(&pending, &groups, &sink).await;
-                    return;
-                }
-            }
+        let mut ticker = clock::ticker(interval);
+        while clock::next_tick(&mut ticker, &shutdown).await {
+            flush(&pending, &groups, &sink).await;
         }
+        flush(&pending, &groups, &sink).await;
     })
 }
 

@@ -36,13 +36,9 @@ const TICKS_PER_SEC: u64 = 5;
 pub fn spawn<A: Adapter>(feed: Feed<A>, io: SocketIo<A>, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut prices: Vec<f64> = SYMBOLS.iter().map(|(_, p)| *p).collect();
-        let mut ticker = tokio::time::interval(Duration::from_millis(1000 / TICKS_PER_SEC));
+        let mut ticker = crate::clock::ticker(Duration::from_millis(1000 / TICKS_PER_SEC));
         let mut tick: u64 = 0;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
+        while crate::clock::next_tick(&mut ticker, &shutdown).await {
             tick += 1;
             let (moves, trade, note) = step(&mut prices, tick);
             feed.prices(&moves, Instant::now()).await;

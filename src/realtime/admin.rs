@@ -8,7 +8,6 @@ use metrics::Label;
 use socketioxide::adapter::Adapter;
 use socketioxide::{SocketIo, TransportType};
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{METRICS, NodeMetrics};
@@ -89,14 +88,8 @@ pub fn spawn_emitter<A: Adapter>(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
+        let mut ticker = crate::clock::ticker(interval);
+        while crate::clock::next_tick(&mut ticker, &shutdown).await {
             let figures = stats.sample().await;
             match io.to(ADMIN_ROOM).emit(METRICS, &figures).await {
                 Ok(()) => stats.metrics.emitted(METRICS),

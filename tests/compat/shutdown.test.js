@@ -1,13 +1,16 @@
 // SIGTERM: close transports (clients reconnect elsewhere), exit 0 within 10 s.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, next, ask, withTimeout } from "./helpers.js";
+import { startServer, next, ask, withTimeout, mintToken } from "./helpers.js";
+import { plainClient } from "./chat-helpers.js";
 
 test("SIGTERM closes transports so clients will reconnect, flushes the batch and exits 0", async () => {
   const server = await startServer(["--batch-interval-ms", "2000"]);
   try {
     const ws = await server.connect({ transports: ["websocket"] });
     const polling = await server.connect({ transports: ["polling"] });
+    const plain = await plainClient(server.url, { sessionId: "desk", token: mintToken({ sub: "p" }) });
+    const plainClosed = new Promise((resolve) => plain.ws.once("close", (code) => resolve(code)));
     await ask(ws, "subscribe:price", "FLUSH");
     await server.publish("prices", { symbol: "FLUSH", price: 42 });
     const batch = next(ws, "price:batch", 5000);
@@ -19,6 +22,7 @@ test("SIGTERM closes transports so clients will reconnect, flushes the batch and
     // "transport close" makes socket.io-client reconnect; "io server disconnect" would not.
     assert.equal(await wsGone, "transport close");
     assert.notEqual(await pollingGone, "io server disconnect");
+    assert.equal(await withTimeout(plainClosed, 10000, "plain close"), 1001, "plain WebSocket: going away");
     const { code } = await withTimeout(server.exited, 10000, "exit");
     assert.equal(code, 0);
     assert.ok(Date.now() - started < 10000);
