@@ -36,7 +36,7 @@ use crate::http::health::Readiness;
 use crate::http::{self, AppState};
 use crate::market::feed::Feed;
 use crate::market::groups::PriceGroups;
-use crate::metrics::Metrics;
+use crate::metrics::{FANOUT_DROPPED, Metrics};
 use crate::realtime::admin::{self, NodeStats};
 use crate::realtime::batch_sink::SocketBatchSink;
 use crate::realtime::{self, Realtime};
@@ -47,6 +47,10 @@ use crate::store::redis::RedisStore;
 /// Socket.IO's per-socket queue of outgoing packets; a socket that falls this
 /// far behind gets packets dropped rather than growing memory.
 const SOCKET_BUFFER_PACKETS: usize = 1024;
+/// Initial WebSocket read buffer per connection (tungstenite grows it for
+/// larger messages); engineioxide's default of 4 KiB is most of an idle
+/// socket's memory for the small frames this server reads.
+const WS_READ_BUFFER: usize = 1024;
 /// How long the whole shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
 
@@ -216,6 +220,7 @@ fn socket_io_builder(config: &Config) -> socketioxide::SocketIoBuilder {
         .ws_max_message_size(config.max_payload as usize)
         .ws_max_frame_size(config.max_payload as usize)
         .max_buffer_size(SOCKET_BUFFER_PACKETS)
+        .ws_read_buffer_size(WS_READ_BUFFER)
 }
 
 /// What multi-node mode adds to the wiring.
@@ -259,9 +264,14 @@ impl Wiring<'_> {
         let config = self.config;
         let metrics = self.metrics;
         let rate_limits = Arc::new(config.rate_limit.clone());
-        let fanout = cluster
-            .as_ref()
-            .map(|c| Fanout::new(c.driver.clone(), c.origin.clone()));
+        let mut fanout_task = None;
+        let fanout = cluster.as_ref().map(|c| {
+            let dropped = metrics.counter(FANOUT_DROPPED, vec![]);
+            let (fanout, task) =
+                Fanout::spawn(c.driver.clone(), c.origin.clone(), dropped, self.tasks_shutdown.clone());
+            fanout_task = Some(task);
+            fanout
+        });
         let plain = Arc::new(PlainHub::default());
         let chat = Arc::new(Chat::new(store));
         let chat_bus = Arc::new(ChatBus {
@@ -304,9 +314,6 @@ impl Wiring<'_> {
             ),
         ];
 
-        let fanout = cluster
-            .as_ref()
-            .map(|c| Fanout::new(c.driver.clone(), c.origin.clone()));
         let feed = Feed::new(io.clone(), pending, metrics.clone(), fanout);
         let readiness = Arc::new(Readiness::new(cluster.as_ref().map(|c| c.health.clone())));
         let consumers: Option<ConsumersFuture> = cluster.map(|c| {
@@ -336,6 +343,7 @@ impl Wiring<'_> {
             shutdown: tasks_shutdown.clone(),
         };
         let mut tasks = tasks;
+        tasks.extend(fanout_task);
         if config.demo {
             tracing::warn!(
                 "DEMO MODE: a synthetic market feed is running and GET /api/v1/demo/token hands out \

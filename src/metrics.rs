@@ -27,6 +27,7 @@ pub const REDIS_RECONNECTS: &str = "roomcast_redis_reconnects_total";
 pub const REDIS_PUBLISH_ERRORS: &str = "roomcast_redis_publish_errors_total";
 pub const REDIS_MESSAGES: &str = "roomcast_redis_messages_total";
 pub const REDIS_DROPPED: &str = "roomcast_redis_dropped_messages_total";
+pub const FANOUT_DROPPED: &str = "roomcast_fanout_dropped_total";
 pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";

@@ -16,16 +16,13 @@ use crate::stats::Stats;
 /// Connects and subscribes every client; returns the reader tasks of those that made it.
 pub async fn connect_all(args: &Args, stats: Arc<Stats>) -> Vec<JoinHandle<()>> {
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
-    let ws_url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        args.url.replacen("http", "ws", 1)
-    );
+    let ws_urls: Vec<String> = args.url.iter().map(|u| ws_url(u)).collect();
     let mut pending = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
         let symbols: Vec<usize> = (0..args.per_client.min(args.symbols))
             .map(|j| (i + j) % args.symbols)
             .collect();
-        let (gate, url, stats) = (gate.clone(), ws_url.clone(), stats.clone());
+        let (gate, url, stats) = (gate.clone(), ws_urls[i % ws_urls.len()].clone(), stats.clone());
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.ok()?;
             tokio::time::timeout(Duration::from_secs(20), connect_one(&url, &symbols, stats))
@@ -41,6 +38,68 @@ pub async fn connect_all(args: &Args, stats: Arc<Stats>) -> Vec<JoinHandle<()>> 
         }
     }
     clients
+}
+
+fn ws_url(base: &str) -> String {
+    format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replacen("http", "ws", 1)
+    )
+}
+
+/// Churn: every second, `--churn` clients connect, subscribe, receive for a
+/// moment and leave. Returns connects done, failed, and connect→ack latency.
+pub fn spawn_churn(args: &Args, run: Duration) -> JoinHandle<serde_json::Value> {
+    let urls: Vec<String> = args.url.iter().map(|u| ws_url(u)).collect();
+    let (per_sec, symbols) = (args.churn, args.symbols);
+    tokio::spawn(async move {
+        let deadline = std::time::Instant::now() + run;
+        let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_sec.max(1));
+        let mut tasks = Vec::new();
+        let mut i = 0usize;
+        while std::time::Instant::now() < deadline {
+            ticker.tick().await;
+            let url = urls[i % urls.len()].clone();
+            let symbol = i % symbols;
+            i += 1;
+            tasks.push(tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let (mut ws, _) = connect_async(&url).await.ok()?;
+                expect(&mut ws, "0").await.ok()?;
+                ws.send(Message::text("40")).await.ok()?;
+                expect(&mut ws, "40").await.ok()?;
+                let list = format!("420[\"subscribe:price\",[\"S{symbol}\"]]");
+                ws.send(Message::text(list)).await.ok()?;
+                expect(&mut ws, "430").await.ok()?;
+                let took = started.elapsed();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = ws.close(None).await;
+                Some(took)
+            }));
+        }
+        let (mut ok, mut failed, mut times) = (0u64, 0u64, Vec::new());
+        for task in tasks {
+            match task.await {
+                Ok(Some(took)) => {
+                    ok += 1;
+                    times.push(took.as_secs_f64() * 1000.0);
+                }
+                _ => failed += 1,
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let pct = |q: f64| {
+            times
+                .get(((times.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        serde_json::json!({
+            "per_sec_target": per_sec, "completed": ok, "failed": failed,
+            "completed_per_sec": ok as f64 / run.as_secs_f64(),
+            "connect_to_subscribed_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0) },
+        })
+    })
 }
 
 async fn connect_one(url: &str, symbols: &[usize], stats: Arc<Stats>) -> anyhow::Result<JoinHandle<()>> {

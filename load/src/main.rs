@@ -19,9 +19,9 @@ use serde_json::json;
 #[derive(Parser, Clone)]
 #[command(about = "Load generator for Socket.IO servers speaking the roomcast contract")]
 pub struct Args {
-    /// Server base URL.
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
-    pub url: String,
+    /// Server base URL; several, comma separated, spread the clients over nodes.
+    #[arg(long, default_value = "http://127.0.0.1:3000", value_delimiter = ',')]
+    pub url: Vec<String>,
     /// Where the publisher POSTs (default: --url). Point it at another node to measure cross-node delivery.
     #[arg(long)]
     pub publish_url: Option<String>,
@@ -55,6 +55,9 @@ pub struct Args {
     /// Server pid, to report its resident memory per connection.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Churn: clients per second that connect, subscribe and leave during the run.
+    #[arg(long, default_value_t = 0)]
+    pub churn: u32,
 }
 
 #[tokio::main]
@@ -74,12 +77,23 @@ async fn main() -> anyhow::Result<()> {
     let rss_connected = args.server_pid.map(stats::rss_bytes);
 
     let run = Duration::from_secs(args.seconds);
+    let cpu_before = stats::own_cpu_seconds();
     let progress = stats::spawn_progress(stats.clone());
+    let churn = (args.churn > 0).then(|| client::spawn_churn(&args, run));
     let published = publisher::run(&args, stats.clone(), run).await;
+    let churned = match churn {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
     // Let in-flight deliveries and one more batch window arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     progress.abort();
     let summary = stats.summary();
+    let load_cpu_percent = (stats::own_cpu_seconds() - cpu_before) / (run.as_secs_f64() + 0.5) * 100.0;
+    if load_cpu_percent > 90.0 {
+        eprintln!("warning: the load tool used {load_cpu_percent:.0}% of a core: it may be the bottleneck");
+    }
+    let disconnects = stats.disconnects.load(std::sync::atomic::Ordering::Relaxed);
     for client in clients {
         client.abort();
     }
@@ -105,8 +119,11 @@ async fn main() -> anyhow::Result<()> {
             "per_sec": received as f64 / run.as_secs_f64(),
             "latency_ms": summary.latency_ms,
         },
+        "connections": { "dropped_during_run": disconnects },
+        "load_tool": { "cpu_percent_of_one_core": load_cpu_percent, "saturated": load_cpu_percent > 90.0 },
+        "churn": churned,
         "price_batch": { "received": summary.batches, "items": summary.batch_items, "per_sec": summary.batches as f64 / run.as_secs_f64() },
-        "server": {
+        "server_memory": {
             "rss_before_bytes": rss_before, "rss_connected_bytes": rss_connected,
             "rss_end_bytes": args.server_pid.map(stats::rss_bytes), "rss_per_connection_bytes": rss_per_connection,
         },

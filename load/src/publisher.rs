@@ -32,7 +32,7 @@ pub async fn run(args: &Args, stats: Arc<Stats>, run: Duration) -> Published {
         let (args, stats) = (args.clone(), stats.clone());
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let base = args.publish_url.as_deref().unwrap_or(&args.url);
+            let base = args.publish_url.as_deref().unwrap_or(&args.url[0]);
             let url = format!("{base}/api/v1/prices");
             let mut out = Published::default();
             let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / requests_per_sec));

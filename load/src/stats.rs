@@ -11,6 +11,8 @@ pub struct Stats {
     pub updates: AtomicU64,
     pub batches: AtomicU64,
     pub batch_items: AtomicU64,
+    /// Clients whose connection ended before the run did.
+    pub disconnects: AtomicU64,
     /// Subscribers per symbol index, known once clients are connected.
     pub subscribers: Vec<AtomicU64>,
     latencies: Mutex<Histogram<u64>>,
@@ -29,6 +31,7 @@ impl Stats {
             updates: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             batch_items: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
             subscribers: (0..symbols).map(|_| AtomicU64::new(0)).collect(),
             latencies: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")),
         }
@@ -84,4 +87,13 @@ pub fn rss_bytes(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// CPU seconds (user + system) this process has used (Linux).
+pub fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }

@@ -1,16 +1,27 @@
 //! Node-to-node delivery of published items. The node that receives a publish
-//! (HTTP API) delivers to its own sockets at once and sends one envelope per
-//! request on `roomcast:fanout`; every other node delivers the items to its
+//! (HTTP API) delivers to its own sockets at once and queues one envelope per
+//! request for `roomcast:fanout`; every other node delivers the items to its
 //! own sockets and its own batcher. So each socket gets each item once, and a
 //! price is in every node's `price:batch`.
+//!
+//! Envelopes go out from one task, in order, so a publish request never waits
+//! for Redis; the queue is bounded, and what does not fit is dropped and
+//! counted (`roomcast_fanout_dropped_total`) rather than growing memory.
 
+use metrics::Counter;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use socketioxide_redis::drivers::Driver;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::driver::ResilientDriver;
 
 pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
+
+/// Envelopes waiting for Redis before new ones are dropped.
+const QUEUE: usize = 16_384;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,31 +41,48 @@ pub struct Envelope {
     pub items: Value,
 }
 
-/// Sends envelopes from this node.
+/// Queues envelopes from this node for the other nodes.
 #[derive(Clone)]
 pub struct Fanout {
-    driver: ResilientDriver,
+    queue: mpsc::Sender<Vec<u8>>,
     origin: String,
+    dropped: Counter,
 }
 
 impl Fanout {
-    pub fn new(driver: ResilientDriver, origin: String) -> Self {
-        Self { driver, origin }
+    /// Starts the sender task; it drains what is queued when `shutdown` fires.
+    pub fn spawn(
+        driver: ResilientDriver,
+        origin: String,
+        dropped: Counter,
+        shutdown: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (queue, mut envelopes) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let task = tokio::spawn(async move {
+            loop {
+                let envelope = tokio::select! {
+                    e = envelopes.recv() => e,
+                    _ = shutdown.cancelled() => { envelopes.close(); envelopes.recv().await }
+                };
+                let Some(envelope) = envelope else { return };
+                let _ = driver.publish(FANOUT_CHANNEL.to_owned(), envelope).await;
+            }
+        });
+        (Self { queue, origin, dropped }, task)
     }
 
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    pub async fn send(&self, kind: Kind, items: Value) {
-        let envelope = Envelope {
-            origin: self.origin.clone(),
-            kind,
-            items,
-        };
+    pub fn send(&self, kind: Kind, items: Value) {
+        let envelope = Envelope { origin: self.origin.clone(), kind, items };
         match serde_json::to_vec(&envelope) {
             Ok(bytes) => {
-                let _ = self.driver.publish(FANOUT_CHANNEL.to_owned(), bytes).await;
+                if self.queue.try_send(bytes).is_err() {
+                    self.dropped.increment(1);
+                    tracing::warn!("fanout queue full: envelope not sent to other nodes");
+                }
             }
             Err(e) => tracing::error!(error = %e, "could not encode fanout envelope"),
         }

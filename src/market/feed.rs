@@ -75,7 +75,7 @@ impl<A: Adapter> Feed<A> {
     async fn fan_out(&self, kind: Kind, items: impl FnOnce() -> serde_json::Result<Value>) {
         let Some(fanout) = &self.fanout else { return };
         match items() {
-            Ok(items) => fanout.send(kind, items).await,
+            Ok(items) => fanout.send(kind, items),
             Err(e) => tracing::error!(error = %e, "could not encode items for other nodes"),
         }
     }

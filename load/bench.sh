@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs every scenario against roomcast and the Node socket.io baseline in one
+# go, server pinned to core 0 and load tool to core 1, and writes one JSON
+# line per run to load/results/<date>.jsonl; then prints the table for
+# BENCHMARKS.md (load/summarize.py). Bounded: every run stops by itself.
+#   bash load/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p roomcast -p roomcast-load
+(cd load/baseline && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+out="load/results/$(date -u +%Y-%m-%d).jsonl"
+: > "$out"
+LOAD=./target/release/roomcast-load
+KEY=bench
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_http() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; echo "no server on $1" >&2; return 1; }
+
+# start SERVER PORT [REDIS_PORT] [NODE_ID] -> sets $pid
+start() {
+  local server=$1 port=$2 redis=${3:-} node=${4:-n1}
+  if [ "$server" = roomcast ]; then
+    taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key $KEY --node-id "$node" \
+      --log-format json --rate-limit '*=1000/s' ${redis:+--redis-url redis://127.0.0.1:$redis} >/dev/null 2>&1 &
+  else
+    env PORT=$port PUBLISH_KEY=$KEY ${redis:+REDIS_URL=redis://127.0.0.1:$redis} taskset -c 0 node load/baseline/server.js >/dev/null 2>&1 &
+  fi
+  pid=$!
+  pids+=($pid)
+  wait_http "$port"
+}
+
+stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
+
+# run SCENARIO SERVER LABEL -- load args...   (status 1: loss, failed clients or rate missed)
+run() {
+  local scenario=$1 server=$2 label=$3; shift 4
+  echo "== $scenario $server $label" >&2
+  local json
+  json=$(taskset -c 1 $LOAD --key $KEY "$@" 2>/dev/null)
+  python3 load/record.py "$out" "$scenario" "$server" "$label" "$json"
+}
+
+for server in roomcast node; do
+  port=4400
+  # latency
+  start $server $port
+  run latency $server "500 clients, 200 prices/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --seconds 20 --server-pid $pid || true
+  # fanout sweep: stop at the first rate with loss or an unreachable rate
+  for rate in 250 500 1000 2000 4000 8000; do
+    run fanout $server "$rate prices/s" -- --url http://127.0.0.1:$port --clients 2000 --symbols 20 --per-client 1 \
+      --rate $rate --per-request 10 --publishers 4 --seconds 8 || break
+  done
+  # churn on top of 500 steady clients
+  run churn $server "200 connects/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --churn 200 --seconds 15 || true
+  stop $pid
+  # connections: a fresh server, 10,000 idle subscribed clients
+  start $server $port
+  run connections $server "10000 idle" -- --url http://127.0.0.1:$port --clients 10000 --symbols 20 --per-client 1 --rate 0 --seconds 5 --server-pid $pid || true
+  stop $pid
+done
+
+# 19,000 connections held through a heartbeat (25 s), roomcast
+start roomcast 4400
+run connections roomcast "19000 held 40 s" -- --url http://127.0.0.1:4400 --clients 19000 --symbols 20 --per-client 1 --rate 0 --seconds 40 --server-pid $pid --connect-concurrency 500 || true
+stop $pid
+
+# cluster: redis + 3 nodes (all on core 0), clients over the 3, publisher to node 1
+for server in roomcast node; do
+  taskset -c 0 redis-server --port 4490 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  redis_pid=$!; pids+=($redis_pid)
+  for _ in $(seq 50); do redis-cli -p 4490 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  nodes=()
+  for i in 1 2 3; do start $server $((4400 + i)) 4490 n$i; nodes+=($pid); done
+  for rate in 250 500 1000 2000 4000 8000; do
+    run cluster $server "$rate prices/s" -- --url http://127.0.0.1:4401,http://127.0.0.1:4402,http://127.0.0.1:4403 \
+      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers 4 --seconds 8 || break
+  done
+  stop "${nodes[@]}" $redis_pid
+done
+
+echo "results: $out" >&2
+python3 load/summarize.py "$out"
