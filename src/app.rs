@@ -267,8 +267,12 @@ impl Wiring<'_> {
         let mut fanout_task = None;
         let fanout = cluster.as_ref().map(|c| {
             let dropped = metrics.counter(FANOUT_DROPPED, vec![]);
-            let (fanout, task) =
-                Fanout::spawn(c.driver.clone(), c.origin.clone(), dropped, self.tasks_shutdown.clone());
+            let (fanout, task) = Fanout::spawn(
+                c.driver.clone(),
+                c.origin.clone(),
+                dropped,
+                self.tasks_shutdown.clone(),
+            );
             fanout_task = Some(task);
             fanout
         });

@@ -52,6 +52,9 @@ async fn flush(pending: &PendingPrices, groups: &PriceGroups, sink: &impl BatchS
     let routes = groups.route(&changed);
     for (group, items) in &routes {
         sink.send(*group, items).await;
+        // Let price:update work that arrived meanwhile run between groups, so
+        // it waits behind one group's writes rather than the whole window's.
+        tokio::task::yield_now().await;
     }
     sink.window(changed.len(), routes.len(), started.elapsed());
 }

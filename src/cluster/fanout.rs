@@ -68,7 +68,14 @@ impl Fanout {
                 let _ = driver.publish(FANOUT_CHANNEL.to_owned(), envelope).await;
             }
         });
-        (Self { queue, origin, dropped }, task)
+        (
+            Self {
+                queue,
+                origin,
+                dropped,
+            },
+            task,
+        )
     }
 
     pub fn origin(&self) -> &str {
@@ -76,7 +83,11 @@ impl Fanout {
     }
 
     pub fn send(&self, kind: Kind, items: Value) {
-        let envelope = Envelope { origin: self.origin.clone(), kind, items };
+        let envelope = Envelope {
+            origin: self.origin.clone(),
+            kind,
+            items,
+        };
         match serde_json::to_vec(&envelope) {
             Ok(bytes) => {
                 if self.queue.try_send(bytes).is_err() {
