@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> building roomcast"
-cargo build --bins --quiet
+cargo build --workspace --bins --quiet
 
 echo "==> Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
