@@ -24,6 +24,22 @@ def best(runs):
     return max(ok, key=lambda r: r["price_update"]["per_sec"]) if ok else None
 
 
+def sweep(out, runs, scenario):
+    """Appends the table of a rate sweep; returns each server's best loss-free run."""
+    out.append("| server | prices/s | delivered / expected | loss | `price:update`/s | p99 (ms) | load tool CPU |")
+    out.append("|---|---|---|---|---|---|---|")
+    best_runs = {}
+    for s in ("roomcast", "node"):
+        for r in by(runs, scenario, s):
+            u = r["price_update"]
+            out.append(
+                f"| {s} | {r['label'].split()[0]} | {u['received']:,} / {u['expected']:,} | {u['loss']:,} "
+                f"| {u['per_sec']:,.0f} | {u['latency_ms']['p99']} | {r['load_tool']['cpu_percent_of_one_core']:.0f} % |"
+            )
+        best_runs[s] = best(by(runs, scenario, s))
+    return best_runs
+
+
 def ratio(a, b):
     return f"{a / b:.1f}×" if a and b else "–"
 
@@ -44,14 +60,7 @@ def main(path):
         out.append(f"\np99 ratio Node / roomcast: **{ratio(p('node', 'p99'), p('roomcast', 'p99'))}** (target ≥ 4×); roomcast p50 {p('roomcast', 'p50')} ms (target < 1 ms).\n")
 
     out.append("### fanout: 2000 clients, 20 symbols (100 subscribers each), rising publish rate, 8 s per step\n")
-    out.append("| server | prices/s | delivered / expected | loss | `price:update`/s | p99 (ms) | load tool CPU |")
-    out.append("|---|---|---|---|---|---|---|")
-    fan = {}
-    for s in ("roomcast", "node"):
-        for r in by(runs, "fanout", s):
-            u = r["price_update"]
-            out.append(f"| {s} | {r['label'].split()[0]} | {u['received']:,} / {u['expected']:,} | {u['loss']:,} | {u['per_sec']:,.0f} | {u['latency_ms']['p99']} | {r['load_tool']['cpu_percent_of_one_core']:.0f} % |")
-        fan[s] = best(by(runs, "fanout", s))
+    fan = sweep(out, runs, "fanout")
     if fan["roomcast"] and fan["node"]:
         a, b = fan["roomcast"]["price_update"]["per_sec"], fan["node"]["price_update"]["per_sec"]
         out.append(f"\nHighest loss-free rate: roomcast {a:,.0f} deliveries/s, Node {b:,.0f}: **{ratio(a, b)}** (target ≥ 5×).\n")
@@ -78,14 +87,7 @@ def main(path):
         out.append(f" 100,000 connections would take about {per['roomcast'] * 1e5 / 2**30:.2f} GiB for roomcast at this rate.\n")
 
     out.append("### cluster: 3 nodes + Redis on one core, clients spread over the 3, publisher on node 1\n")
-    out.append("| server | prices/s | delivered / expected | loss | `price:update`/s | p99 (ms) |")
-    out.append("|---|---|---|---|---|---|")
-    clu = {}
-    for s in ("roomcast", "node"):
-        for r in by(runs, "cluster", s):
-            u = r["price_update"]
-            out.append(f"| {s} | {r['label'].split()[0]} | {u['received']:,} / {u['expected']:,} | {u['loss']:,} | {u['per_sec']:,.0f} | {u['latency_ms']['p99']} |")
-        clu[s] = best(by(runs, "cluster", s))
+    clu = sweep(out, runs, "cluster")
     for s in ("roomcast", "node"):
         if clu.get(s) and fan.get(s):
             c, f = clu[s]["price_update"]["per_sec"], fan[s]["price_update"]["per_sec"]
