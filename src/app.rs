@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
 use rand::RngCore;
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
@@ -186,14 +185,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop_accepting = CancellationToken::new();
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = tokio::spawn(
-            axum::serve(listener, self.router)
-                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-                .into_future(),
-        );
+        let server = tokio::spawn(http::serve::serve(
+            self.listener,
+            self.router,
+            stop_accepting.clone(),
+        ));
         shutdown.await;
         tracing::info!("shutting down: draining");
         let deadline = tokio::time::Instant::now() + SHUTDOWN_BUDGET;
@@ -205,8 +201,7 @@ impl Application {
         }
         let _ = tokio::time::timeout_at(deadline, (self.close_transports)()).await;
         match tokio::time::timeout_at(deadline, server).await {
-            Ok(Ok(Ok(()))) => tracing::info!("stopped"),
-            Ok(Ok(Err(e))) => return Err(e).context("server error"),
+            Ok(Ok(())) => tracing::info!("stopped"),
             Ok(Err(e)) => return Err(e).context("server task failed"),
             Err(_) => tracing::warn!("stopped with connections still open after the shutdown budget"),
         }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod publish;
+pub mod serve;
 pub mod ws_chat;
 
 use std::sync::Arc;
