@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use socketioxide::{BroadcastError, SocketError};
+
 use crate::realtime::events::{CLIENT_EVENTS, SERVER_EVENTS};
 
 pub const CONNECTIONS: &str = "roomcast_connections";
@@ -28,6 +30,7 @@ pub const REDIS_PUBLISH_ERRORS: &str = "roomcast_redis_publish_errors_total";
 pub const REDIS_MESSAGES: &str = "roomcast_redis_messages_total";
 pub const REDIS_DROPPED: &str = "roomcast_redis_dropped_messages_total";
 pub const FANOUT_DROPPED: &str = "roomcast_fanout_dropped_total";
+pub const DROPPED_PACKETS: &str = "roomcast_dropped_packets_total";
 pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
@@ -51,6 +54,7 @@ pub struct Metrics {
     events_received: HashMap<&'static str, Counter>,
     rate_limited: HashMap<&'static str, Counter>,
     emits: HashMap<&'static str, Counter>,
+    dropped: HashMap<&'static str, Counter>,
     events_total: AtomicU64,
     pub auth_failures: Counter,
     pub batch_symbols: Histogram,
@@ -93,6 +97,7 @@ impl Metrics {
         let events_received = by_event(EVENTS_RECEIVED, CLIENT_EVENTS, UNKNOWN_EVENT);
         let rate_limited = by_event(RATE_LIMITED, CLIENT_EVENTS, UNKNOWN_EVENT);
         let emits = by_event(EMITS, SERVER_EVENTS, CUSTOM_EVENT);
+        let dropped = by_event(DROPPED_PACKETS, SERVER_EVENTS, CUSTOM_EVENT);
         let plain = |name: &'static str| Key::from_name(name);
         Self {
             auth_failures: recorder.register_counter(&plain(AUTH_FAILURES), &METADATA),
@@ -102,6 +107,7 @@ impl Metrics {
             events_received,
             rate_limited,
             emits,
+            dropped,
             events_total: AtomicU64::new(0),
             recorder,
             handle,
@@ -137,12 +143,39 @@ impl Metrics {
     }
 
     pub fn emitted_n(&self, event: &str, count: u64) {
-        let label = SERVER_EVENTS
+        self.emits[Self::server_label(event)].increment(count);
+    }
+
+    fn server_label(event: &str) -> &'static str {
+        SERVER_EVENTS
             .iter()
             .find(|known| **known == event)
             .copied()
-            .unwrap_or(CUSTOM_EVENT);
-        self.emits[label].increment(count);
+            .unwrap_or(CUSTOM_EVENT)
+    }
+
+    /// Records one broadcast of `event`: counted as an emit; packets refused
+    /// because a socket's queue was full (a client that cannot keep up) are
+    /// counted in `roomcast_dropped_packets_total`; other failures are logged.
+    pub fn record_broadcast(&self, event: &str, result: Result<(), BroadcastError>) {
+        self.emitted(event);
+        match result {
+            Ok(()) => {}
+            Err(BroadcastError::Socket(errors)) => {
+                let full = errors
+                    .iter()
+                    .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                    .count();
+                self.dropped[Self::server_label(event)].increment(full as u64);
+                tracing::debug!(
+                    event,
+                    sockets = errors.len(),
+                    full,
+                    "packet not queued for some sockets"
+                );
+            }
+            Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
+        }
     }
 
     /// A dynamic-label counter; label values must come from a bounded set.

@@ -29,10 +29,8 @@ impl<A: Adapter> ChatBus<A> {
             ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
             ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
         };
-        if let Err(e) = self.io.local().to(chat_room(room_id)).emit(event, &data).await {
-            tracing::warn!(room = room_id, error = %e, "chat broadcast failed");
-        }
-        self.metrics.emitted(event);
+        let sent = self.io.local().to(chat_room(room_id)).emit(event, &data).await;
+        self.metrics.record_broadcast(event, sent);
         let frame = json!({ "type": plain_type, "data": data }).to_string();
         self.plain.send(room_id, frame.into());
     }

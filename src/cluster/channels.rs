@@ -188,10 +188,7 @@ impl<A: Adapter> Consumers<A> {
             Some(room) => self.io.local().to(room).emit(channel, &message).await,
             None => self.io.local().emit(channel, &message).await,
         };
-        if let Err(e) = sent {
-            tracing::debug!(%channel, error = %e, "bridged broadcast failed");
-        }
-        self.metrics.emitted(channel);
+        self.metrics.record_broadcast(channel, sent);
     }
 }
 

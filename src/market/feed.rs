@@ -84,11 +84,9 @@ impl<A: Adapter> Feed<A> {
     pub async fn deliver_prices(&self, prices: &[Price], received: Instant) {
         for price in prices {
             let room = price_room(&price.symbol);
-            if let Err(e) = self.io.local().to(room).emit(PRICE_UPDATE, price).await {
-                tracing::warn!(symbol = %price.symbol, error = %e, "price:update broadcast failed");
-            }
+            let sent = self.io.local().to(room).emit(PRICE_UPDATE, price).await;
+            self.metrics.record_broadcast(PRICE_UPDATE, sent);
             self.pending.put(&price.symbol, price.price);
-            self.metrics.emitted(PRICE_UPDATE);
             self.metrics
                 .publish_to_emit
                 .record(received.elapsed().as_secs_f64());
@@ -98,25 +96,20 @@ impl<A: Adapter> Feed<A> {
     pub async fn deliver_trades(&self, trades: &[Trade]) {
         for trade in trades {
             let room = trades_room(&trade.symbol);
-            if let Err(e) = self.io.local().to(room).emit(TRADE_NEW, &trade.body).await {
-                tracing::warn!(symbol = %trade.symbol, error = %e, "trade:new broadcast failed");
-            }
-            self.metrics.emitted(TRADE_NEW);
+            let sent = self.io.local().to(room).emit(TRADE_NEW, &trade.body).await;
+            self.metrics.record_broadcast(TRADE_NEW, sent);
         }
     }
 
     pub async fn deliver_emits(&self, emits: &[Emit]) {
         for emit in emits {
-            if let Err(e) = self
+            let sent = self
                 .io
                 .local()
                 .to(emit.rooms.clone())
                 .emit(&emit.event, &emit.data)
-                .await
-            {
-                tracing::warn!(event = %emit.event, error = %e, "emit broadcast failed");
-            }
-            self.metrics.emitted(&emit.event);
+                .await;
+            self.metrics.record_broadcast(&emit.event, sent);
         }
     }
 }

@@ -91,10 +91,8 @@ pub fn spawn_emitter<A: Adapter>(
         let mut ticker = crate::clock::ticker(interval);
         while crate::clock::next_tick(&mut ticker, &shutdown).await {
             let figures = stats.sample().await;
-            match io.to(ADMIN_ROOM).emit(METRICS, &figures).await {
-                Ok(()) => stats.metrics.emitted(METRICS),
-                Err(e) => tracing::warn!(error = %e, "admin metrics broadcast failed"),
-            }
+            let sent = io.to(ADMIN_ROOM).emit(METRICS, &figures).await;
+            stats.metrics.record_broadcast(METRICS, sent);
         }
     })
 }

@@ -20,20 +20,17 @@ pub struct SocketBatchSink<A: Adapter> {
 
 impl<A: Adapter> BatchSink for SocketBatchSink<A> {
     async fn send(&self, group: GroupId, items: &[(&str, f64)]) {
-        if let Err(e) = self
+        let sent = self
             .io
             .local()
             .to(group_room(group))
             .emit(PRICE_BATCH, items)
-            .await
-        {
-            tracing::debug!(group, error = %e, "price:batch broadcast failed");
-        }
+            .await;
+        self.metrics.record_broadcast(PRICE_BATCH, sent);
     }
 
-    fn window(&self, changed_symbols: usize, batches: usize, took: Duration) {
+    fn window(&self, changed_symbols: usize, _batches: usize, took: Duration) {
         self.metrics.batch_symbols.record(changed_symbols as f64);
         self.metrics.batch_flush.record(took.as_secs_f64());
-        self.metrics.emitted_n(PRICE_BATCH, batches as u64);
     }
 }

@@ -74,3 +74,31 @@ async fn an_event_right_behind_the_connect_packet_is_answered() {
     }
     app.stop().await;
 }
+
+/// A client that stops reading loses packets once its bounded queue is full;
+/// the drops are counted and nobody else is held up.
+#[tokio::test]
+async fn a_client_that_cannot_keep_up_is_dropped_from_not_waited_for() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit = "*=1000/s".parse().unwrap();
+        c.max_body = 4 << 20;
+    })
+    .await;
+    let mut slow = app.socket(None).await;
+    slow.ask("subscribe:price", json!("FLOOD")).await;
+    let mut reader = app.socket(None).await;
+    reader.ask("subscribe:price", json!("CALM")).await;
+    // 3,000 packets of 10 KB: more than loopback buffers plus its 1,024-packet queue hold.
+    let emit = json!({"room": "price:FLOOD", "event": "bulk", "data": "x".repeat(10_000)});
+    let hundred = json!(vec![emit; 100]);
+    for _ in 0..30 {
+        assert_eq!(app.publish("emit", hundred.clone()).await.0, 202);
+    }
+    let metrics = app.metrics().await;
+    let dropped = crate::helpers::sample(&metrics, r#"roomcast_dropped_packets_total{event="custom"}"#);
+    assert!(dropped.unwrap_or(0.0) > 0.0, "drops are counted: {dropped:?}");
+    app.publish("prices", json!({"symbol": "CALM", "price": 7})).await;
+    assert_eq!(reader.next("price:update").await["price"], 7.0);
+    drop(slow);
+    app.stop().await;
+}
