@@ -78,10 +78,6 @@ impl Fanout {
         )
     }
 
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     pub fn send(&self, kind: Kind, items: Value) {
         let envelope = Envelope {
             origin: self.origin.clone(),

@@ -20,22 +20,22 @@ struct JoinAck {
 }
 
 #[derive(Serialize)]
-struct SendAck<'a> {
+struct SendAck {
     ok: bool,
-    id: &'a str,
+    id: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ReadAck<'a> {
+struct ReadAck {
     ok: bool,
-    last_read: &'a str,
+    last_read: String,
 }
 
 #[derive(Serialize)]
-struct HistoryAck<'a> {
+struct HistoryAck {
     ok: bool,
-    messages: &'a [ChatMessage],
+    messages: Vec<ChatMessage>,
 }
 
 #[derive(Serialize)]
@@ -83,10 +83,7 @@ pub async fn on_join<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<
         Ok::<_, ChatError>(state)
     }
     .await;
-    match result {
-        Ok(state) => inbound.ok(ack, &JoinAck { ok: true, state }),
-        Err(e) => inbound.fail(ack, &e.to_string()),
-    }
+    inbound.answer(ack, result.map(|state| JoinAck { ok: true, state }));
 }
 
 pub async fn on_send<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
@@ -99,16 +96,13 @@ pub async fn on_send<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<
         Ok::<_, ChatError>(message)
     }
     .await;
-    match result {
-        Ok(message) => inbound.ok(
-            ack,
-            &SendAck {
-                ok: true,
-                id: &message.id,
-            },
-        ),
-        Err(e) => inbound.fail(ack, &e.to_string()),
-    }
+    inbound.answer(
+        ack,
+        result.map(|message| SendAck {
+            ok: true,
+            id: message.id,
+        }),
+    );
 }
 
 pub async fn on_read<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
@@ -121,16 +115,7 @@ pub async fn on_read<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<
         inbound.session.realtime.chat.read(&user, &room_id, &id).await
     }
     .await;
-    match result {
-        Ok(last_read) => inbound.ok(
-            ack,
-            &ReadAck {
-                ok: true,
-                last_read: &last_read,
-            },
-        ),
-        Err(e) => inbound.fail(ack, &e.to_string()),
-    }
+    inbound.answer(ack, result.map(|last_read| ReadAck { ok: true, last_read }));
 }
 
 pub async fn on_history<A: Adapter>(
@@ -152,16 +137,7 @@ pub async fn on_history<A: Adapter>(
             .await
     }
     .await;
-    match result {
-        Ok(messages) => inbound.ok(
-            ack,
-            &HistoryAck {
-                ok: true,
-                messages: &messages,
-            },
-        ),
-        Err(e) => inbound.fail(ack, &e.to_string()),
-    }
+    inbound.answer(ack, result.map(|messages| HistoryAck { ok: true, messages }));
 }
 
 pub async fn on_leave<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
@@ -170,8 +146,5 @@ pub async fn on_leave<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData
         inbound.socket.leave(chat_room(&room_id));
         inbound.session.subscriptions().chat_rooms.remove(&room_id);
     });
-    match result {
-        Ok(()) => inbound.ok(ack, &OkAck { ok: true }),
-        Err(e) => inbound.fail(ack, &e.to_string()),
-    }
+    inbound.answer(ack, result.map(|()| OkAck { ok: true }));
 }

@@ -90,6 +90,14 @@ impl<A: Adapter> Inbound<A> {
         let _ = ack.send(reply);
     }
 
+    /// Answers `reply` on success, the error's message on failure.
+    pub fn answer<T: Serialize, E: std::fmt::Display>(&self, ack: AckSender<A>, result: Result<T, E>) {
+        match result {
+            Ok(reply) => self.ok(ack, &reply),
+            Err(e) => self.fail(ack, &e.to_string()),
+        }
+    }
+
     /// Answers failure: `{ error }` as the ack, or an `error` event when there is no ack.
     pub fn fail(&self, ack: AckSender<A>, message: &str) {
         tracing::debug!(sid = %self.socket.id, event = %self.event, message, "event refused");
