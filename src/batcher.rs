@@ -38,8 +38,8 @@ impl PendingPrices {
 /// Where a window's batches go: `(group, [(symbol, price)])`.
 pub trait BatchSink: Send + Sync + 'static {
     fn send(&self, group: GroupId, items: &[(&str, f64)]) -> impl Future<Output = ()> + Send;
-    /// Called once per non-empty window: changed symbols, batches sent, time the window took.
-    fn window(&self, _changed_symbols: usize, _batches: usize, _took: Duration) {}
+    /// Called once per non-empty window: changed symbols, time the window took.
+    fn window(&self, _changed_symbols: usize, _took: Duration) {}
 }
 
 /// Runs one window: takes what is pending and sends each group its part.
@@ -56,7 +56,7 @@ async fn flush(pending: &PendingPrices, groups: &PriceGroups, sink: &impl BatchS
         // it waits behind one group's writes rather than the whole window's.
         tokio::task::yield_now().await;
     }
-    sink.window(changed.len(), routes.len(), started.elapsed());
+    sink.window(changed.len(), started.elapsed());
 }
 
 /// Spawns the batcher; it flushes every `interval`, and once more when `shutdown` fires.

@@ -41,10 +41,7 @@ impl<A: Adapter> ChatDelivery for ChatBus<A> {
         async move {
             self.deliver_local(&out).await;
             if let Some(fanout) = &self.fanout {
-                match serde_json::to_value(&out) {
-                    Ok(items) => fanout.send(Kind::Chat, items),
-                    Err(e) => tracing::error!(error = %e, "could not encode chat output for other nodes"),
-                }
+                fanout.send(Kind::Chat, &out);
             }
         }
         .boxed()

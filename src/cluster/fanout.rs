@@ -32,13 +32,22 @@ pub enum Kind {
     Chat,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// An envelope as received (items still to be validated).
+#[derive(Debug, Deserialize)]
 pub struct Envelope {
     /// The sending node's process id; it skips its own envelopes.
     pub origin: String,
     pub kind: Kind,
     /// The items, shaped like the matching publish body (array form).
     pub items: Value,
+}
+
+/// An envelope as sent: the items are serialized straight from the caller's values.
+#[derive(Serialize)]
+struct Outgoing<'a, T: ?Sized> {
+    origin: &'a str,
+    kind: Kind,
+    items: &'a T,
 }
 
 /// Queues envelopes from this node for the other nodes.
@@ -78,9 +87,9 @@ impl Fanout {
         )
     }
 
-    pub fn send(&self, kind: Kind, items: Value) {
-        let envelope = Envelope {
-            origin: self.origin.clone(),
+    pub fn send<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) {
+        let envelope = Outgoing {
+            origin: &self.origin,
             kind,
             items,
         };

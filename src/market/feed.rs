@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
@@ -54,29 +55,23 @@ impl<A: Adapter> Feed<A> {
     /// Publishes prices to every node; `received` is when the publish arrived.
     pub async fn prices(&self, prices: &[Price], received: Instant) {
         self.deliver_prices(prices, received).await;
-        self.fan_out(Kind::Prices, || serde_json::to_value(prices)).await;
+        self.fan_out(Kind::Prices, prices);
     }
 
     pub async fn trades(&self, trades: &[Trade]) {
         self.deliver_trades(trades).await;
-        let bodies = || {
-            Ok(Value::Array(
-                trades.iter().map(|t| Value::Object(t.body.clone())).collect(),
-            ))
-        };
-        self.fan_out(Kind::Trades, bodies).await;
+        let bodies: Vec<&Map<String, Value>> = trades.iter().map(|t| &t.body).collect();
+        self.fan_out(Kind::Trades, &bodies);
     }
 
     pub async fn emits(&self, emits: &[Emit]) {
         self.deliver_emits(emits).await;
-        self.fan_out(Kind::Emits, || serde_json::to_value(emits)).await;
+        self.fan_out(Kind::Emits, emits);
     }
 
-    async fn fan_out(&self, kind: Kind, items: impl FnOnce() -> serde_json::Result<Value>) {
-        let Some(fanout) = &self.fanout else { return };
-        match items() {
-            Ok(items) => fanout.send(kind, items),
-            Err(e) => tracing::error!(error = %e, "could not encode items for other nodes"),
+    fn fan_out<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) {
+        if let Some(fanout) = &self.fanout {
+            fanout.send(kind, items);
         }
     }
 

@@ -29,7 +29,7 @@ impl<A: Adapter> BatchSink for SocketBatchSink<A> {
         self.metrics.record_broadcast(PRICE_BATCH, sent);
     }
 
-    fn window(&self, changed_symbols: usize, _batches: usize, took: Duration) {
+    fn window(&self, changed_symbols: usize, took: Duration) {
         self.metrics.batch_symbols.record(changed_symbols as f64);
         self.metrics.batch_flush.record(took.as_secs_f64());
     }
