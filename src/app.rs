@@ -280,7 +280,8 @@ impl Wiring<'_> {
             metrics: metrics.clone(),
         });
         chat.set_delivery(chat_bus.clone());
-        let price_groups = Arc::new(PriceGroups::default());
+        let batch_interval = Duration::from_millis(config.batch_interval_ms);
+        let price_groups = Arc::new(PriceGroups::new(batcher::slices_for(batch_interval)));
         let pending = Arc::new(PendingPrices::default());
         let realtime = Arc::new(Realtime {
             tokens: self.tokens.clone(),
@@ -296,7 +297,7 @@ impl Wiring<'_> {
         let node_stats = Arc::new(NodeStats::new(io.clone(), metrics.clone(), self.node));
         let tasks = vec![
             batcher::spawn(
-                Duration::from_millis(config.batch_interval_ms),
+                batch_interval,
                 pending.clone(),
                 price_groups,
                 SocketBatchSink {

@@ -1,8 +1,9 @@
-//! Price subscription groups: sockets that hold the same set of price
-//! subscriptions share one group (and one internal room), so a `price:batch`
-//! is serialized once per distinct set, not once per socket.
+//! Price subscription groups: sockets of one batch slice that hold the same
+//! set of price subscriptions share one group (and one internal room), so a
+//! `price:batch` is serialized once per distinct set, not once per socket.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub type GroupId = u64;
@@ -15,29 +16,62 @@ pub fn group_room(id: GroupId) -> String {
     format!("{GROUP_ROOM_PREFIX}{id}")
 }
 
+/// A group is one slice's sockets holding one set of symbols.
+type GroupKey = (usize, Arc<[String]>);
+
 struct Group {
-    symbols: Arc<[String]>,
+    key: GroupKey,
     members: usize,
 }
 
 #[derive(Default)]
 struct Index {
-    by_set: HashMap<Arc<[String]>, GroupId>,
+    by_key: HashMap<GroupKey, GroupId>,
     groups: HashMap<GroupId, Group>,
-    by_symbol: HashMap<String, HashSet<GroupId>>,
+    /// Per slice: the groups holding each symbol.
+    by_symbol: Vec<HashMap<String, HashSet<GroupId>>>,
     next_id: GroupId,
 }
 
-/// The node's price subscription groups.
-#[derive(Default)]
+/// The node's price subscription groups, over `slices` batch slices.
 pub struct PriceGroups {
     index: Mutex<Index>,
+    next_slice: AtomicUsize,
 }
 
 impl PriceGroups {
-    /// Moves one socket out of group `old` (if any) into the group of `symbols`
-    /// (none when `symbols` is empty) and returns that group.
-    pub fn reassign(&self, old: Option<GroupId>, symbols: &BTreeSet<String>) -> Option<GroupId> {
+    pub fn new(slices: usize) -> Self {
+        let slices = slices.max(1);
+        Self {
+            index: Mutex::new(Index {
+                by_symbol: (0..slices).map(|_| HashMap::new()).collect(),
+                ..Index::default()
+            }),
+            next_slice: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn slices(&self) -> usize {
+        self.index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_symbol
+            .len()
+    }
+
+    /// The slice for a new socket: round robin, so slices stay even.
+    pub fn next_slice(&self) -> usize {
+        self.next_slice.fetch_add(1, Ordering::Relaxed) % self.slices()
+    }
+
+    /// Moves one socket of `slice` out of group `old` (if any) into the group
+    /// of `symbols` (none when `symbols` is empty) and returns that group.
+    pub fn reassign(
+        &self,
+        old: Option<GroupId>,
+        slice: usize,
+        symbols: &BTreeSet<String>,
+    ) -> Option<GroupId> {
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = old {
             index.leave(old);
@@ -45,8 +79,8 @@ impl PriceGroups {
         if symbols.is_empty() {
             return None;
         }
-        let key: Arc<[String]> = symbols.iter().cloned().collect();
-        let id = match index.by_set.get(&key) {
+        let key: GroupKey = (slice % index.by_symbol.len(), symbols.iter().cloned().collect());
+        let id = match index.by_key.get(&key) {
             Some(id) => *id,
             None => index.create(key),
         };
@@ -58,20 +92,27 @@ impl PriceGroups {
         Some(id)
     }
 
-    /// For prices that changed in a window: what each affected group receives,
-    /// in symbol order. Groups with no changed symbol are not listed.
-    pub fn route<'a>(&self, changed: &'a BTreeMap<String, f64>) -> Vec<(GroupId, Vec<(&'a str, f64)>)> {
+    /// For prices that changed in a window: what each affected group of
+    /// `slice` receives, in symbol order. Groups with no changed symbol are not listed.
+    pub fn route<'a>(
+        &self,
+        changed: &'a BTreeMap<String, f64>,
+        slice: usize,
+    ) -> Vec<(GroupId, Vec<(&'a str, f64)>)> {
         let index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(by_symbol) = index.by_symbol.get(slice) else {
+            return Vec::new();
+        };
         let mut routes: HashMap<GroupId, Vec<(&'a str, f64)>> = HashMap::new();
         for (symbol, price) in changed {
-            for id in index.by_symbol.get(symbol).into_iter().flatten() {
+            for id in by_symbol.get(symbol).into_iter().flatten() {
                 routes.entry(*id).or_default().push((symbol.as_str(), *price));
             }
         }
         routes.into_iter().collect()
     }
 
-    /// Number of distinct subscription sets on this node.
+    /// Number of groups (distinct subscription sets per slice) on this node.
     pub fn len(&self) -> usize {
         self.index.lock().unwrap_or_else(|e| e.into_inner()).groups.len()
     }
@@ -82,14 +123,18 @@ impl PriceGroups {
 }
 
 impl Index {
-    fn create(&mut self, symbols: Arc<[String]>) -> GroupId {
+    fn create(&mut self, key: GroupKey) -> GroupId {
         let id = self.next_id;
         self.next_id += 1;
+        let (slice, symbols) = &key;
         for symbol in symbols.iter() {
-            self.by_symbol.entry(symbol.clone()).or_default().insert(id);
+            self.by_symbol[*slice]
+                .entry(symbol.clone())
+                .or_default()
+                .insert(id);
         }
-        self.by_set.insert(symbols.clone(), id);
-        self.groups.insert(id, Group { symbols, members: 0 });
+        self.by_key.insert(key.clone(), id);
+        self.groups.insert(id, Group { key, members: 0 });
         id
     }
 
@@ -102,12 +147,14 @@ impl Index {
             return;
         }
         let group = self.groups.remove(&id).expect("checked above");
-        self.by_set.remove(&group.symbols);
-        for symbol in group.symbols.iter() {
-            if let Some(ids) = self.by_symbol.get_mut(symbol) {
+        self.by_key.remove(&group.key);
+        let (slice, symbols) = &group.key;
+        let by_symbol = &mut self.by_symbol[*slice];
+        for symbol in symbols.iter() {
+            if let Some(ids) = by_symbol.get_mut(symbol) {
                 ids.remove(&id);
                 if ids.is_empty() {
-                    self.by_symbol.remove(symbol);
+                    by_symbol.remove(symbol);
                 }
             }
         }
@@ -124,29 +171,46 @@ mod tests {
 
     #[test]
     fn same_sets_share_a_group_and_empty_groups_vanish() {
-        let groups = PriceGroups::default();
-        let a = groups.reassign(None, &set(&["BTC", "ETH"]));
-        let b = groups.reassign(None, &set(&["ETH", "BTC"]));
+        let groups = PriceGroups::new(1);
+        let a = groups.reassign(None, 0, &set(&["BTC", "ETH"]));
+        let b = groups.reassign(None, 0, &set(&["ETH", "BTC"]));
         assert_eq!(a, b);
-        let c = groups.reassign(None, &set(&["BTC"]));
+        let c = groups.reassign(None, 0, &set(&["BTC"]));
         assert_ne!(a, c);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups.reassign(a, &set(&[])), None);
+        assert_eq!(groups.reassign(a, 0, &set(&[])), None);
         assert_eq!(groups.len(), 2, "one member left in the BTC+ETH group");
-        groups.reassign(b, &set(&[]));
+        groups.reassign(b, 0, &set(&[]));
         assert_eq!(groups.len(), 1);
     }
 
     #[test]
     fn routes_give_each_group_only_its_changed_symbols() {
-        let groups = PriceGroups::default();
-        let both = groups.reassign(None, &set(&["BTC", "ETH"])).unwrap();
-        let eth = groups.reassign(None, &set(&["ETH"])).unwrap();
-        let sol = groups.reassign(None, &set(&["SOL"])).unwrap();
+        let groups = PriceGroups::new(1);
+        let both = groups.reassign(None, 0, &set(&["BTC", "ETH"])).unwrap();
+        let eth = groups.reassign(None, 0, &set(&["ETH"])).unwrap();
+        let sol = groups.reassign(None, 0, &set(&["SOL"])).unwrap();
         let changed: BTreeMap<String, f64> = [("BTC".into(), 1.0), ("ETH".into(), 2.0)].into();
-        let routes: HashMap<_, _> = groups.route(&changed).into_iter().collect();
+        let routes: HashMap<_, _> = groups.route(&changed, 0).into_iter().collect();
         assert_eq!(routes[&both], vec![("BTC", 1.0), ("ETH", 2.0)]);
         assert_eq!(routes[&eth], vec![("ETH", 2.0)]);
         assert!(!routes.contains_key(&sol), "nothing changed for SOL: no batch");
+    }
+
+    #[test]
+    fn slices_are_dealt_round_robin_and_route_only_their_own_groups() {
+        let groups = PriceGroups::new(3);
+        assert_eq!(groups.slices(), 3);
+        let dealt: Vec<usize> = (0..6).map(|_| groups.next_slice()).collect();
+        assert_eq!(dealt, vec![0, 1, 2, 0, 1, 2]);
+        let first = groups.reassign(None, 0, &set(&["BTC"])).unwrap();
+        let second = groups.reassign(None, 1, &set(&["BTC"])).unwrap();
+        assert_ne!(first, second, "one group per slice for the same set");
+        let changed: BTreeMap<String, f64> = [("BTC".into(), 1.0)].into();
+        let route =
+            |slice| -> Vec<GroupId> { groups.route(&changed, slice).into_iter().map(|r| r.0).collect() };
+        assert_eq!(route(0), vec![first]);
+        assert_eq!(route(1), vec![second]);
+        assert!(route(2).is_empty());
     }
 }

@@ -138,7 +138,10 @@ fn unsubscribe_from<A: Adapter>(
 /// Moves the socket to the batch room of its (changed) price set.
 fn regroup<A: Adapter>(socket: &SocketRef<A>, session: &Session, subs: &mut Subscriptions) {
     let old = subs.price_group;
-    let new = session.realtime.price_groups.reassign(old, &subs.prices);
+    let new = session
+        .realtime
+        .price_groups
+        .reassign(old, subs.price_slice, &subs.prices);
     if let Some(old) = old {
         socket.leave(group_room(old));
     }
@@ -155,6 +158,6 @@ pub fn forget_subscriptions(session: &Session) {
         session
             .realtime
             .price_groups
-            .reassign(Some(group), &BTreeSet::new());
+            .reassign(Some(group), subs.price_slice, &BTreeSet::new());
     }
 }

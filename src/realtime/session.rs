@@ -20,6 +20,8 @@ pub struct Subscriptions {
     pub trades: BTreeSet<String>,
     /// The price group (and so the batch room) of `prices`.
     pub price_group: Option<GroupId>,
+    /// The batch slice this socket belongs to for its lifetime.
+    pub price_slice: usize,
     /// Chat rooms joined (room ids, without the `chat:` prefix).
     pub chat_rooms: BTreeSet<String>,
 }
@@ -40,11 +42,15 @@ pub struct Session {
 
 impl Session {
     pub fn new(realtime: Arc<Realtime>, identity: Option<Identity>) -> Self {
+        let subscriptions = Subscriptions {
+            price_slice: realtime.price_groups.next_slice(),
+            ..Subscriptions::default()
+        };
         Self {
             limiter: SocketLimiter::new(realtime.rate_limits.clone()),
             realtime,
             identity: RwLock::new(identity),
-            subscriptions: Mutex::default(),
+            subscriptions: Mutex::new(subscriptions),
             sequencer: Arc::default(),
         }
     }
