@@ -39,6 +39,7 @@ use crate::metrics::{FANOUT_DROPPED, Metrics};
 use crate::realtime::admin::{self, NodeStats};
 use crate::realtime::batch_sink::SocketBatchSink;
 use crate::realtime::{self, Realtime};
+use crate::runtime_load::RuntimeLoad;
 use crate::store::ChatStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -329,6 +330,7 @@ impl Wiring<'_> {
             let stop = tasks_shutdown.clone();
             Box::pin(async move { consumers.spawn(stop).await }) as ConsumersFuture
         });
+        let runtime_load = Arc::new(RuntimeLoad::default());
         let state = AppState {
             feed,
             publish_key: Arc::new(self.publish_key),
@@ -339,11 +341,16 @@ impl Wiring<'_> {
             chat,
             plain,
             rate_limits,
+            runtime_load: runtime_load.clone(),
             max_payload: config.max_payload as usize,
             shutdown: tasks_shutdown.clone(),
         };
         let mut tasks = tasks;
         tasks.extend(fanout_task);
+        tasks.push(runtime_load.clone().spawn_sampler(
+            state.metrics.gauge(crate::metrics::RUNTIME_BUSY, vec![]),
+            tasks_shutdown.clone(),
+        ));
         if config.demo {
             tracing::warn!(
                 "DEMO MODE: a synthetic market feed is running and GET /api/v1/demo/token hands out \

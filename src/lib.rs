@@ -13,6 +13,7 @@ pub mod market;
 pub mod metrics;
 pub mod process_stats;
 pub mod realtime;
+pub mod runtime_load;
 pub mod store;
 pub mod telemetry;
 

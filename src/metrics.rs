@@ -34,6 +34,7 @@ pub const DROPPED_PACKETS: &str = "roomcast_dropped_packets_total";
 pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
+pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
 
 /// Label value for client events roomcast does not know (keeps label cardinality bounded).
 const UNKNOWN_EVENT: &str = "unknown";

@@ -31,6 +31,7 @@ use crate::market::feed::Feed;
 use crate::metrics::Metrics;
 use crate::realtime::admin::NodeStats;
 use crate::realtime::rate_limit::RateLimitRules;
+use crate::runtime_load::RuntimeLoad;
 use error::BodyLimit;
 use health::Readiness;
 
@@ -45,6 +46,7 @@ pub struct AppState<A: Adapter> {
     pub chat: Arc<Chat>,
     pub plain: Arc<PlainHub>,
     pub rate_limits: Arc<RateLimitRules>,
+    pub runtime_load: Arc<RuntimeLoad>,
     /// Largest plain WebSocket message, bytes.
     pub max_payload: usize,
     /// Fires at shutdown: plain WebSocket connections close.
@@ -63,6 +65,7 @@ impl<A: Adapter> Clone for AppState<A> {
             chat: self.chat.clone(),
             plain: self.plain.clone(),
             rate_limits: self.rate_limits.clone(),
+            runtime_load: self.runtime_load.clone(),
             max_payload: self.max_payload,
             shutdown: self.shutdown.clone(),
         }

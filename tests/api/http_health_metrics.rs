@@ -48,12 +48,17 @@ async fn metrics_report_what_happened() {
             1.0,
         ),
         ("roomcast_publish_to_emit_seconds_count", 2.0),
-        ("roomcast_batch_symbols_count", 1.0),
-        ("roomcast_batch_symbols_sum", 2.0),
     ];
     for (series, value) in expect {
         assert_eq!(sample(&metrics, series), Some(value), "{series}\n{metrics}");
     }
+    // Every batch slice that flushed since the publish saw both symbols change.
+    let flushes = sample(&metrics, "roomcast_batch_symbols_count").unwrap();
+    assert!(flushes >= 1.0, "{metrics}");
+    assert_eq!(
+        sample(&metrics, "roomcast_batch_symbols_sum"),
+        Some(2.0 * flushes)
+    );
     assert_eq!(sample(&metrics, "roomcast_auth_failures_total"), Some(1.0));
     assert!(sample(&metrics, "roomcast_process_resident_memory_bytes").unwrap() > 1e6);
     assert!(sample(&metrics, "roomcast_rooms").unwrap() >= 1.0);
