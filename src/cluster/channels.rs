@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::driver::ResilientDriver;
-use super::fanout::{Envelope, FANOUT_CHANNEL, Kind};
+use super::fanout::{Envelope, FANOUT_CHANNEL, Kind, envelopes};
 use crate::chat::ChatOut;
 use crate::chat::bus::ChatBus;
 use crate::market::feed::Feed;
@@ -140,24 +140,19 @@ impl<A: Adapter> Consumers<A> {
         let now = crate::clock::unix_millis();
         match channel {
             FANOUT_CHANNEL => {
-                let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-                if envelope.origin == self.origin {
-                    return Ok(());
-                }
-                match envelope.kind {
-                    Kind::Prices => {
-                        self.feed
-                            .deliver_prices(&parse_prices(envelope.items, now)?, received)
-                            .await
-                    }
-                    Kind::Trades => self.feed.deliver_trades(&parse_trades(envelope.items)?).await,
-                    Kind::Emits => self.feed.deliver_emits(&parse_emits(envelope.items)?).await,
-                    Kind::Chat => {
-                        let out: ChatOut =
-                            serde_json::from_value(envelope.items).map_err(|e| e.to_string())?;
-                        self.chat.deliver_local(&out).await;
+                // Every envelope is delivered even if another line is malformed.
+                let mut first_error = None;
+                for envelope in envelopes(payload) {
+                    let result = match envelope {
+                        Ok(envelope) if envelope.origin == self.origin => Ok(()),
+                        Ok(envelope) => self.deliver(envelope, now, received).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        first_error.get_or_insert(e);
                     }
                 }
+                return first_error.map_or(Ok(()), Err);
             }
             PRICES_CHANNEL => {
                 self.feed
@@ -167,6 +162,33 @@ impl<A: Adapter> Consumers<A> {
             TRADES_CHANNEL => self.feed.deliver_trades(&parse_trades(json(payload)?)?).await,
             EMIT_CHANNEL => self.feed.deliver_emits(&parse_emits(json(payload)?)?).await,
             bridged => self.bridge(bridged, payload, now).await,
+        }
+        Ok(())
+    }
+
+    /// Delivers one envelope from another node to this node's sockets.
+    async fn deliver(&self, envelope: Envelope<'_>, now: u64, received: Instant) -> Result<(), String> {
+        let items = envelope.items.get();
+        match envelope.kind {
+            Kind::Prices => {
+                self.feed
+                    .deliver_prices(&parse_prices(json(items.as_bytes())?, now)?, received)
+                    .await
+            }
+            Kind::Trades => {
+                self.feed
+                    .deliver_trades(&parse_trades(json(items.as_bytes())?)?)
+                    .await
+            }
+            Kind::Emits => {
+                self.feed
+                    .deliver_emits(&parse_emits(json(items.as_bytes())?)?)
+                    .await
+            }
+            Kind::Chat => {
+                let out: ChatOut = serde_json::from_str(items).map_err(|e| e.to_string())?;
+                self.chat.deliver_local(&out).await;
+            }
         }
         Ok(())
     }

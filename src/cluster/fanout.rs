@@ -7,10 +7,15 @@
 //! Envelopes go out from one task, in order, so a publish request never waits
 //! for Redis; the queue is bounded, and what does not fit is dropped and
 //! counted (`roomcast_fanout_dropped_total`) rather than growing memory.
+//!
+//! Envelopes that queue up while a PUBLISH is in flight go out together in
+//! the next message, one JSON envelope per line: under load each Redis round
+//! trip and each wake-up of the other nodes carries many publishes, not one.
+//! (Compact JSON never holds a raw newline, so lines split unambiguously.)
 
 use metrics::Counter;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,6 +28,10 @@ pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
 /// Envelopes waiting for Redis before new ones are dropped.
 const QUEUE: usize = 16_384;
 
+/// Most envelopes, and bytes, joined into one Redis message.
+const MESSAGE_MAX_ENVELOPES: usize = 256;
+const MESSAGE_MAX_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -32,14 +41,38 @@ pub enum Kind {
     Chat,
 }
 
-/// An envelope as received (items still to be validated).
+/// An envelope as received; the items stay unparsed until needed (a node
+/// skips its own envelopes without parsing them).
 #[derive(Debug, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     /// The sending node's process id; it skips its own envelopes.
-    pub origin: String,
+    pub origin: &'a str,
     pub kind: Kind,
     /// The items, shaped like the matching publish body (array form).
-    pub items: Value,
+    #[serde(borrow)]
+    pub items: &'a RawValue,
+}
+
+/// The envelopes of one `roomcast:fanout` message (one per line).
+pub fn envelopes(message: &[u8]) -> impl Iterator<Item = Result<Envelope<'_>, String>> {
+    message
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).map_err(|e| e.to_string()))
+}
+
+/// Joins what is queued after `first` (up to the message limits) into one message.
+fn join_queued(first: Vec<u8>, queued: &mut mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
+    let mut message = first;
+    for _ in 1..MESSAGE_MAX_ENVELOPES {
+        if message.len() >= MESSAGE_MAX_BYTES {
+            break;
+        }
+        let Ok(next) = queued.try_recv() else { break };
+        message.push(b'\n');
+        message.extend_from_slice(&next);
+    }
+    message
 }
 
 /// An envelope as sent: the items are serialized straight from the caller's values.
@@ -74,7 +107,8 @@ impl Fanout {
                     _ = shutdown.cancelled() => { envelopes.close(); envelopes.recv().await }
                 };
                 let Some(envelope) = envelope else { return };
-                let _ = driver.publish(FANOUT_CHANNEL.to_owned(), envelope).await;
+                let message = join_queued(envelope, &mut envelopes);
+                let _ = driver.publish(FANOUT_CHANNEL.to_owned(), message).await;
             }
         });
         (
@@ -102,5 +136,59 @@ impl Fanout {
             }
             Err(e) => tracing::error!(error = %e, "could not encode fanout envelope"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(origin: &str, items: &serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&Outgoing {
+            origin,
+            kind: Kind::Prices,
+            items,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn queued_envelopes_join_into_one_message_and_split_back_in_order() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let text = serde_json::json!([{"symbol": "A", "price": 1, "note": "line\nbreak"}]);
+        for i in 1..4 {
+            tx.send(encoded(&format!("n{i}"), &text)).await.unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        let message = join_queued(first, &mut rx);
+        let got: Vec<Envelope> = envelopes(&message).collect::<Result<_, _>>().unwrap();
+        let origins: Vec<&str> = got.iter().map(|e| e.origin).collect();
+        assert_eq!(origins, ["n1", "n2", "n3"]);
+        let items: serde_json::Value = serde_json::from_str(got[2].items.get()).unwrap();
+        assert_eq!(items, text, "a newline inside a string survives");
+        assert!(rx.try_recv().is_err(), "everything queued went into the message");
+    }
+
+    #[tokio::test]
+    async fn a_message_stops_at_its_size_limit() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let big = serde_json::json!(["x".repeat(MESSAGE_MAX_BYTES / 2)]);
+        for _ in 0..4 {
+            tx.send(encoded("n1", &big)).await.unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        assert_eq!(envelopes(&join_queued(first, &mut rx)).count(), 2);
+        let next = rx.recv().await.unwrap();
+        assert_eq!(envelopes(&join_queued(next, &mut rx)).count(), 2);
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_of_its_own() {
+        let good = encoded("n1", &serde_json::json!([]));
+        let mut message = good.clone();
+        message.extend_from_slice(b"\n{oops\n");
+        message.extend_from_slice(&good);
+        let results: Vec<bool> = envelopes(&message).map(|e| e.is_ok()).collect();
+        assert_eq!(results, [true, false, true]);
     }
 }
