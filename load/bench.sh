@@ -12,6 +12,12 @@ out="load/results/$(date -u +%Y-%m-%d).jsonl"
 : > "$out"
 LOAD=./target/release/roomcast-load
 KEY=bench
+# Sweep steps of the fanout and cluster scenarios (each stops at its first
+# step with loss or a missed rate), and the publisher's concurrent requests:
+# enough that the publisher's round trips never set the rate (with 4, a
+# cluster sharing one core capped the publisher near 3,000 prices/s).
+RATES="250 500 1000 2000 3000 4000 5000 6000 7000 8000 10000"
+PUBLISHERS=16
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -49,9 +55,9 @@ for server in roomcast node; do
   start $server $port
   run latency $server "500 clients, 200 prices/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --seconds 20 --server-pid $pid || true
   # fanout sweep: stop at the first rate with loss or an unreachable rate
-  for rate in 250 500 1000 2000 4000 8000; do
+  for rate in $RATES; do
     run fanout $server "$rate prices/s" -- --url http://127.0.0.1:$port --clients 2000 --symbols 20 --per-client 1 \
-      --rate $rate --per-request 10 --publishers 4 --seconds 8 || break
+      --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds 8 || break
   done
   # churn on top of 500 steady clients
   run churn $server "200 connects/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --churn 200 --seconds 15 || true
@@ -74,9 +80,9 @@ for server in roomcast node; do
   for _ in $(seq 50); do redis-cli -p 4490 ping >/dev/null 2>&1 && break; sleep 0.1; done
   nodes=()
   for i in 1 2 3; do start $server $((4400 + i)) 4490 n$i; nodes+=($pid); done
-  for rate in 250 500 1000 2000 4000 8000; do
+  for rate in $RATES; do
     run cluster $server "$rate prices/s" -- --url http://127.0.0.1:4401,http://127.0.0.1:4402,http://127.0.0.1:4403 \
-      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers 4 --seconds 8 || break
+      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds 8 || break
   done
   stop "${nodes[@]}" $redis_pid
 done
