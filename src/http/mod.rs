@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod publish;
+pub mod request_head;
 pub mod serve;
 pub mod ws_chat;
 
@@ -93,6 +94,7 @@ pub fn app<A: Adapter>(
         .with_state(state);
     Ok(api
         .layer(socket_io)
+        .layer(axum::middleware::map_request(request_head::own_upgrade_head))
         .layer(cors(cors_origins)?)
         .layer(TraceLayer::new_for_http()))
 }
