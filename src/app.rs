@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::token::TokenVerifier;
 use crate::batcher::{self, PendingPrices};
 use crate::chat::Chat;
+use crate::chat::backlog::ChatBacklog;
 use crate::chat::bus::ChatBus;
 use crate::chat::plain_hub::PlainHub;
 use crate::cluster::channels::{Bridge, Consumers, parse_bridges};
@@ -274,11 +275,13 @@ impl Wiring<'_> {
         });
         let plain = Arc::new(PlainHub::default());
         let chat = Arc::new(Chat::new(store));
+        let chat_backlog = Arc::new(ChatBacklog::default());
         let chat_bus = Arc::new(ChatBus {
             io: io.clone(),
             plain: plain.clone(),
             fanout: fanout.clone(),
             metrics: metrics.clone(),
+            backlog: chat_backlog.clone(),
         });
         chat.set_delivery(chat_bus.clone());
         let batch_interval = Duration::from_millis(config.batch_interval_ms);
@@ -347,6 +350,7 @@ impl Wiring<'_> {
         };
         let mut tasks = tasks;
         tasks.extend(fanout_task);
+        tasks.push(chat_backlog.spawn_retry(io.clone(), tasks_shutdown.clone()));
         tasks.push(runtime_load.clone().spawn_sampler(
             state.metrics.gauge(crate::metrics::RUNTIME_BUSY, vec![]),
             tasks_shutdown.clone(),

@@ -147,6 +147,11 @@ impl Metrics {
         self.emits[Self::server_label(event)].increment(count);
     }
 
+    /// Packets of `event` that no socket queue took (a client that cannot keep up).
+    pub fn dropped(&self, event: &str, count: u64) {
+        self.dropped[Self::server_label(event)].increment(count);
+    }
+
     fn server_label(event: &str) -> &'static str {
         SERVER_EVENTS
             .iter()
@@ -167,7 +172,7 @@ impl Metrics {
                     .iter()
                     .filter(|e| matches!(e, SocketError::InternalChannelFull))
                     .count();
-                self.dropped[Self::server_label(event)].increment(full as u64);
+                self.dropped(event, full as u64);
                 tracing::debug!(
                     event,
                     sockets = errors.len(),

@@ -8,6 +8,7 @@ use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
+use super::backlog::{ChatBacklog, Outcome};
 use super::plain_hub::PlainHub;
 use super::{ChatDelivery, ChatOut, chat_room};
 use crate::cluster::fanout::{Fanout, Kind};
@@ -19,6 +20,8 @@ pub struct ChatBus<A: Adapter> {
     pub plain: Arc<PlainHub>,
     pub fanout: Option<Fanout>,
     pub metrics: Arc<Metrics>,
+    /// Chat packets waiting for sockets whose queue is full (never dropped early).
+    pub backlog: Arc<ChatBacklog>,
 }
 
 impl<A: Adapter> ChatBus<A> {
@@ -29,9 +32,19 @@ impl<A: Adapter> ChatBus<A> {
             ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
             ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
         };
-        let sent = self.io.local().to(chat_room(room_id)).emit(event, &data).await;
-        self.metrics.record_broadcast(event, sent);
         let frame = json!({ "type": plain_type, "data": data }).to_string();
+        // Socket by socket, so a full queue holds the packet instead of losing it.
+        let data = Arc::new(data);
+        let mut dropped = 0;
+        for socket in self.io.local().to(chat_room(room_id)).sockets() {
+            if self.backlog.send(&socket, event, &data) == Outcome::Dropped {
+                dropped += 1;
+            }
+        }
+        self.metrics.emitted(event);
+        if dropped > 0 {
+            self.metrics.dropped(event, dropped);
+        }
         self.plain.send(room_id, frame.into());
     }
 }

@@ -2,6 +2,7 @@
 //! entry point (Socket.IO events, REST, plain WebSocket) goes through:
 //! persist first, then deliver.
 
+pub mod backlog;
 pub mod bus;
 pub mod plain_hub;
 

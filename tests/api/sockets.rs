@@ -102,3 +102,49 @@ async fn a_client_that_cannot_keep_up_is_dropped_from_not_waited_for() {
     drop(slow);
     app.stop().await;
 }
+
+/// A client that stops reading loses no chat message: what does not fit its
+/// queue waits, and arrives in order once it reads again.
+#[tokio::test]
+async fn chat_messages_wait_for_a_client_that_cannot_keep_up() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
+    })
+    .await;
+    let user = |id: &str| Some(json!({"token": app.tokens.mint(id, None, 600)}));
+    let mut slow = app.socket(user("slow")).await;
+    let mut sender = app.socket(user("sender")).await;
+    for socket in [&mut slow, &mut sender] {
+        assert_eq!(
+            socket.ask("chat:join", json!({"roomId": "flood"})).await["ok"],
+            true
+        );
+    }
+    // 6,000 messages of ~4 KB: more than loopback buffers plus a 1,024-packet queue hold.
+    const COUNT: usize = 6_000;
+    let text = "x".repeat(3_900);
+    for i in 0..COUNT {
+        let message = format!("{i} {text}");
+        sender
+            .emit("chat:send", json!({"roomId": "flood", "message": message}))
+            .await;
+    }
+    for i in 0..COUNT {
+        let got = slow.next("chat:message").await;
+        let number = got["message"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(number, i.to_string(), "in order, none missing");
+    }
+    let metrics = app.metrics().await;
+    let dropped = crate::helpers::sample(
+        &metrics,
+        r#"roomcast_dropped_packets_total{event="chat:message"}"#,
+    );
+    assert_eq!(dropped.unwrap_or(0.0), 0.0, "no chat packet dropped");
+    app.stop().await;
+}
