@@ -64,16 +64,6 @@ impl ChatBacklog {
         }
     }
 
-    /// Packets waiting, over all sockets.
-    pub fn len(&self) -> usize {
-        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.values().map(VecDeque::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Sends what waits, in order, as far as each socket has room; forgets
     /// sockets that are gone.
     fn retry<A: Adapter>(&self, io: &SocketIo<A>) {
@@ -104,9 +94,7 @@ impl ChatBacklog {
         tokio::spawn(async move {
             let mut ticker = clock::ticker(RETRY_EVERY);
             while clock::next_tick(&mut ticker, &shutdown).await {
-                if !self.is_empty() {
-                    self.retry(&io);
-                }
+                self.retry(&io);
             }
         })
     }
