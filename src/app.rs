@@ -1,11 +1,11 @@
-//! `Application::build(config)` binds the listener (port 0 allowed), wires the
-//! state and spawns the background tasks; `run_until_stopped` serves until the
-//! shutdown future resolves, then drains in order: not ready, stop accepting,
-//! flush the batcher, close every transport (clients reconnect elsewhere), exit.
+//! `Application::build(config)` binds the listener (port 0 allowed), chooses
+//! the backend once (memory, or Redis), wires the state and spawns the
+//! background tasks; `run_until_stopped` serves until the shutdown future
+//! resolves, then drains in order: not ready, stop accepting, flush the
+//! batcher, close every transport (clients reconnect elsewhere), exit.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,34 +13,36 @@ use anyhow::Context;
 use axum::Router;
 use rand::RngCore;
 use socketioxide::SocketIo;
-use socketioxide::adapter::{Adapter, LocalAdapter};
-use socketioxide_core::adapter::DefinedAdapter;
-use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::token::TokenVerifier;
-use crate::batcher::{self, PendingPrices};
 use crate::chat::Chat;
 use crate::chat::backlog::ChatBacklog;
-use crate::chat::bus::ChatBus;
+use crate::chat::delivery::ChatBus;
 use crate::chat::plain_hub::PlainHub;
-use crate::cluster::channels::{Bridge, Consumers, parse_bridges};
-use crate::cluster::driver::ResilientDriver;
+use crate::chat::plain_ws::PlainWs;
+use crate::cluster::consumers::Consumers;
 use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
+use crate::cluster::redis::RedisPubSub;
 use crate::config::{Config, Secret};
 use crate::demo;
+use crate::dispatch::LocalDelivery;
+use crate::http::extract::{PublishKey, UserTokens};
 use crate::http::health::Readiness;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, HttpOptions};
+use crate::market::batch_sink::SocketBatchSink;
+use crate::market::batcher::{self, PendingPrices};
 use crate::market::feed::Feed;
 use crate::market::groups::PriceGroups;
-use crate::metrics::{FANOUT_DROPPED, Metrics};
-use crate::realtime::admin::{self, NodeStats};
-use crate::realtime::batch_sink::SocketBatchSink;
+use crate::metrics::{FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
+use crate::node::admin_feed;
+use crate::node::runtime_load::RuntimeLoad;
+use crate::node::stats::NodeStats;
 use crate::realtime::{self, Realtime};
-use crate::runtime_load::RuntimeLoad;
+use crate::server;
 use crate::store::ChatStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -55,29 +57,67 @@ const WS_READ_BUFFER: usize = 1024;
 /// How long the whole shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
 
-type CloseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    node: String,
     tokens: TokenVerifier,
     publish_key: Secret,
     readiness: Arc<Readiness>,
     tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
+    io: SocketIo,
 }
 
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let bridges = parse_bridges(&config.redis_channels).map_err(anyhow::Error::msg)?;
-        let listener = TcpListener::bind(config.listen)
+/// Where state lives and how nodes reach each other, chosen once at start-up.
+enum Backend {
+    /// One node, everything in memory.
+    Memory,
+    /// Several nodes through one Redis: pub/sub for the path across nodes,
+    /// streams and hashes for chat.
+    Redis {
+        pubsub: RedisPubSub,
+        health: Arc<RedisHealth>,
+        store: Arc<RedisStore>,
+        subscriber: JoinHandle<()>,
+    },
+}
+
+impl Backend {
+    async fn connect(
+        config: &Config,
+        metrics: &Arc<Metrics>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let Some(url) = &config.redis_url else {
+            return Ok(Backend::Memory);
+        };
+        let client = redis::Client::open(url.expose())
+            .map_err(|e| anyhow::anyhow!("--redis-url is not a valid Redis URL: {e}"))?;
+        let health = Arc::new(RedisHealth::new(metrics));
+        let (pubsub, subscriber) = RedisPubSub::connect(client.clone(), health.clone(), shutdown.clone())
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        let node = config.node_name();
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+        let store = RedisStore::connect(client, config.chat_history_max as usize)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+        Ok(Backend::Redis {
+            pubsub,
+            health,
+            store: Arc::new(store),
+            subscriber,
+        })
+    }
+}
+
+/// The secrets in force: configured, or generated for this run.
+struct Secrets {
+    tokens: TokenVerifier,
+    publish_key: Secret,
+}
+
+impl Secrets {
+    fn from_config(config: &Config) -> Self {
         let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "no --jwt-secret set: generated a random secret for this run (dev only); \
@@ -93,82 +133,48 @@ impl Application {
             );
             key
         });
-        let tokens = TokenVerifier::hs256(jwt_secret.expose().as_bytes());
+        Self {
+            tokens: TokenVerifier::hs256(jwt_secret.expose().as_bytes()),
+            publish_key,
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let node = config.node_name();
+        let secrets = Secrets::from_config(&config);
         let metrics = Arc::new(Metrics::new(&node));
         let tasks_shutdown = CancellationToken::new();
+        let backend = Backend::connect(&config, &metrics, &tasks_shutdown).await?;
         let wiring = Wiring {
             config: &config,
             node: node.clone(),
-            tokens: tokens.clone(),
-            publish_key: publish_key.clone(),
-            metrics: metrics.clone(),
-            tasks_shutdown: tasks_shutdown.clone(),
+            secrets: &secrets,
+            metrics,
+            shutdown: tasks_shutdown.clone(),
         };
-
-        let wired = match &config.redis_url {
-            None => {
-                let store = Arc::new(MemoryStore::new(config.chat_history_max as usize));
-                let (layer, io) = socket_io_builder(&config).build_layer();
-                let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer, store, None)?;
-                wired
-            }
-            Some(url) => {
-                let client = redis::Client::open(url.expose())
-                    .map_err(|e| anyhow::anyhow!("--redis-url is not a valid Redis URL: {e}"))?;
-                let health = Arc::new(RedisHealth::new(&metrics));
-                let (driver, subscriber) =
-                    ResilientDriver::connect(client.clone(), health.clone(), tasks_shutdown.clone())
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
-                let store = Arc::new(
-                    RedisStore::connect(client, config.chat_history_max as usize)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?,
-                );
-                let adapter = RedisAdapterCtr::new_with_driver(driver.clone(), RedisAdapterConfig::new());
-                let (layer, io) = socket_io_builder(&config)
-                    .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
-                    .build_layer();
-                let origin = format!(
-                    "{node}/{}",
-                    random_secret().expose().get(..12).unwrap_or_default()
-                );
-                let cluster = ClusterParts {
-                    driver,
-                    health,
-                    origin,
-                    bridges,
-                };
-                let (mut wired, init) = wiring.wire(io, layer, store, Some(cluster))?;
-                init.await
-                    .map_err(|e| anyhow::anyhow!("redis adapter did not start: {e}"))?;
-                let consumers = wired.consumers.take().expect("cluster wiring has consumers");
-                wired.tasks.extend(consumers.await.map_err(anyhow::Error::msg)?);
-                wired.tasks.push(subscriber);
-                wired
-            }
-        };
+        let wired = wiring.wire(backend).await?;
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
             local_addr,
             router: wired.router,
-            node,
-            tokens,
-            publish_key,
+            tokens: secrets.tokens,
+            publish_key: secrets.publish_key,
             readiness: wired.readiness,
             tasks_shutdown,
             tasks: wired.tasks,
-            close_transports: wired.close_transports,
+            io: wired.io,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-
-    pub fn node(&self) -> &str {
-        &self.node
     }
 
     /// The publish API key in force (generated when not configured).
@@ -187,7 +193,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop_accepting = CancellationToken::new();
-        let server = tokio::spawn(http::serve::serve(
+        let server = tokio::spawn(server::serve::serve(
             self.listener,
             self.router,
             stop_accepting.clone(),
@@ -201,7 +207,7 @@ impl Application {
         for task in self.tasks {
             let _ = tokio::time::timeout_at(deadline, task).await;
         }
-        let _ = tokio::time::timeout_at(deadline, (self.close_transports)()).await;
+        let _ = tokio::time::timeout_at(deadline, self.io.close()).await;
         match tokio::time::timeout_at(deadline, server).await {
             Ok(Ok(())) => tracing::info!("stopped"),
             Ok(Err(e)) => return Err(e).context("server task failed"),
@@ -220,166 +226,222 @@ fn socket_io_builder(config: &Config) -> socketioxide::SocketIoBuilder {
         .ws_read_buffer_size(WS_READ_BUFFER)
 }
 
-/// What multi-node mode adds to the wiring.
-struct ClusterParts {
-    driver: ResilientDriver,
-    health: Arc<RedisHealth>,
-    origin: String,
-    bridges: Vec<Bridge>,
-}
-
-/// Everything that depends on the Socket.IO adapter type.
+/// What start-up needs to put the node together.
 struct Wiring<'a> {
     config: &'a Config,
     node: String,
-    tokens: TokenVerifier,
-    publish_key: Secret,
+    secrets: &'a Secrets,
     metrics: Arc<Metrics>,
-    tasks_shutdown: CancellationToken,
+    shutdown: CancellationToken,
 }
-
-type ConsumersFuture = Pin<Box<dyn Future<Output = Result<Vec<JoinHandle<()>>, String>> + Send>>;
 
 struct Wired {
     router: Router,
     readiness: Arc<Readiness>,
     tasks: Vec<JoinHandle<()>>,
-    close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
-    /// Multi-node only: subscribes to the Redis channels, to run once the adapter is up.
-    consumers: Option<ConsumersFuture>,
+    io: SocketIo,
+}
+
+/// The chat side: the service and what delivers its output.
+struct ChatParts {
+    chat: Arc<Chat>,
+    bus: Arc<ChatBus>,
+    hub: Arc<PlainHub>,
+    backlog: Arc<ChatBacklog>,
+}
+
+/// The market side: the feed, and what the batcher needs.
+struct MarketParts {
+    feed: Feed,
+    pending: Arc<PendingPrices>,
+    price_groups: Arc<PriceGroups>,
+    batch_interval: Duration,
 }
 
 impl Wiring<'_> {
-    /// Wires everything on `io`; returns the adapter's init result with it.
-    fn wire<A: Adapter + DefinedAdapter>(
-        self,
-        io: SocketIo<A>,
-        layer: socketioxide::layer::SocketIoLayer<A>,
-        store: Arc<dyn ChatStore>,
-        cluster: Option<ClusterParts>,
-    ) -> anyhow::Result<(Wired, A::InitRes)> {
-        let config = self.config;
-        let metrics = self.metrics;
-        let rate_limits = Arc::new(config.rate_limit.clone());
-        let mut fanout_task = None;
-        let fanout = cluster.as_ref().map(|c| {
-            let dropped = metrics.counter(FANOUT_DROPPED, vec![]);
-            let (fanout, task) = Fanout::spawn(
-                c.driver.clone(),
-                c.origin.clone(),
-                dropped,
-                self.tasks_shutdown.clone(),
-            );
-            fanout_task = Some(task);
-            fanout
-        });
-        let plain = Arc::new(PlainHub::default());
-        let chat = Arc::new(Chat::new(store));
-        let chat_backlog = Arc::new(ChatBacklog::default());
-        let chat_bus = Arc::new(ChatBus {
-            io: io.clone(),
-            plain: plain.clone(),
-            fanout: fanout.clone(),
-            metrics: metrics.clone(),
-            backlog: chat_backlog.clone(),
-        });
-        chat.set_delivery(chat_bus.clone());
-        let batch_interval = Duration::from_millis(config.batch_interval_ms);
-        let price_groups = Arc::new(PriceGroups::new(batcher::slices_for(batch_interval)));
-        let pending = Arc::new(PendingPrices::default());
-        let realtime = Arc::new(Realtime {
-            tokens: self.tokens.clone(),
-            rate_limits: rate_limits.clone(),
-            metrics: metrics.clone(),
-            price_groups: price_groups.clone(),
-            max_subscriptions: config.max_subscriptions as usize,
-            chat: chat.clone(),
-        });
-        let init = realtime::register(&io, realtime);
-
-        let tasks_shutdown = self.tasks_shutdown;
-        let node_stats = Arc::new(NodeStats::new(io.clone(), metrics.clone(), self.node));
-        let tasks = vec![
-            batcher::spawn(
-                batch_interval,
-                pending.clone(),
-                price_groups,
-                SocketBatchSink {
-                    io: io.clone(),
-                    metrics: metrics.clone(),
-                },
-                tasks_shutdown.clone(),
+    /// Wires every part on top of `backend`; spawns the background tasks.
+    async fn wire(self, backend: Backend) -> anyhow::Result<Wired> {
+        let (layer, io) = socket_io_builder(self.config).build_layer();
+        let mut tasks = Vec::new();
+        let origin = format!(
+            "{}/{}",
+            self.node,
+            random_secret().expose().get(..12).unwrap_or_default()
+        );
+        let (store, fanout, redis): (Arc<dyn ChatStore>, _, _) = match backend {
+            Backend::Memory => (
+                Arc::new(MemoryStore::new(self.config.chat_history_max as usize)),
+                None,
+                None,
             ),
-            admin::spawn_emitter(
-                node_stats.clone(),
-                io.clone(),
-                Duration::from_millis(config.metrics_interval_ms),
-                tasks_shutdown.clone(),
-            ),
-        ];
-
-        let feed = Feed::new(io.clone(), pending, metrics.clone(), fanout);
-        let readiness = Arc::new(Readiness::new(cluster.as_ref().map(|c| c.health.clone())));
-        let consumers: Option<ConsumersFuture> = cluster.map(|c| {
-            let consumers = Consumers {
-                driver: c.driver,
-                feed: feed.clone(),
-                chat: chat_bus,
-                io: io.clone(),
-                metrics: metrics.clone(),
-                origin: c.origin,
-                bridges: c.bridges,
-            };
-            let stop = tasks_shutdown.clone();
-            Box::pin(async move { consumers.spawn(stop).await }) as ConsumersFuture
-        });
-        let runtime_load = Arc::new(RuntimeLoad::default());
-        let state = AppState {
-            feed,
-            publish_key: Arc::new(self.publish_key),
-            tokens: self.tokens,
-            metrics,
-            node_stats,
-            readiness: readiness.clone(),
-            chat,
-            plain,
-            rate_limits,
-            runtime_load: runtime_load.clone(),
-            max_payload: config.max_payload as usize,
-            shutdown: tasks_shutdown.clone(),
+            Backend::Redis {
+                pubsub,
+                health,
+                store,
+                subscriber,
+            } => {
+                tasks.push(subscriber);
+                let dropped = self.metrics.counter(FANOUT_DROPPED, vec![]);
+                let (fanout, task) =
+                    Fanout::spawn(pubsub.clone(), origin.clone(), dropped, self.shutdown.clone());
+                tasks.push(task);
+                (store as Arc<dyn ChatStore>, Some(fanout), Some((pubsub, health)))
+            }
         };
-        let mut tasks = tasks;
-        tasks.extend(fanout_task);
-        tasks.push(chat_backlog.spawn_retry(io.clone(), tasks_shutdown.clone()));
-        tasks.push(runtime_load.clone().spawn_sampler(
-            state.metrics.gauge(crate::metrics::RUNTIME_BUSY, vec![]),
-            tasks_shutdown.clone(),
+        let chat = self.chat(&io, store, fanout.clone());
+        let market = self.market(&io, fanout.clone());
+        let rate_limits = Arc::new(self.config.rate_limit.clone());
+        realtime::register(
+            &io,
+            Arc::new(Realtime {
+                tokens: self.secrets.tokens.clone(),
+                rate_limits: rate_limits.clone(),
+                metrics: self.metrics.clone(),
+                price_groups: market.price_groups.clone(),
+                max_subscriptions: self.config.max_subscriptions as usize,
+                chat: chat.chat.clone(),
+            }),
+        );
+        let node_stats = Arc::new(NodeStats::new(
+            io.clone(),
+            self.metrics.clone(),
+            self.node.clone(),
         ));
-        if config.demo {
+        tasks.extend(self.spawn_node_tasks(&io, &market, &chat, &node_stats, fanout));
+        let runtime_load = Arc::new(RuntimeLoad::default());
+        tasks.push(
+            runtime_load
+                .clone()
+                .spawn_sampler(self.metrics.gauge(RUNTIME_BUSY, vec![]), self.shutdown.clone()),
+        );
+        let readiness = Arc::new(Readiness::new(redis.as_ref().map(|(_, health)| health.clone())));
+        if let Some((pubsub, _)) = redis {
+            let consumers = Consumers {
+                pubsub,
+                dispatcher: Arc::new(LocalDelivery {
+                    io: io.clone(),
+                    feed: market.feed.clone(),
+                    chat: chat.bus.clone(),
+                    metrics: self.metrics.clone(),
+                }),
+                metrics: self.metrics.clone(),
+                origin,
+                bridges: self.config.redis_channels.clone(),
+            };
+            tasks.extend(
+                consumers
+                    .spawn(self.shutdown.clone())
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+        if self.config.demo {
             tracing::warn!(
                 "DEMO MODE: a synthetic market feed is running and GET /api/v1/demo/token hands out \
                  user and admin tokens to anyone. Never use --demo in production."
             );
-            tasks.push(demo::spawn(
-                state.feed.clone(),
+            tasks.push(demo::feed::spawn(
+                market.feed.clone(),
                 io.clone(),
-                tasks_shutdown.clone(),
+                self.shutdown.clone(),
             ));
         }
-        let router = http::app(state, layer, &config.cors_origin, config.max_body, config.demo)
-            .map_err(anyhow::Error::msg)?;
-        let close_transports: Box<dyn FnOnce() -> CloseFuture + Send> =
-            Box::new(move || Box::pin(async move { io.close().await }));
-        Ok((
-            Wired {
-                router,
-                readiness,
-                tasks,
-                close_transports,
-                consumers,
+        let state = AppState {
+            feed: market.feed,
+            publish_key: PublishKey(Arc::new(self.secrets.publish_key.clone())),
+            user_tokens: UserTokens {
+                verifier: self.secrets.tokens.clone(),
+                failures: self.metrics.auth_failures.clone(),
             },
-            init,
-        ))
+            metrics: self.metrics.clone(),
+            node_stats,
+            readiness: readiness.clone(),
+            chat: chat.chat.clone(),
+            runtime_load,
+            plain_ws: PlainWs {
+                tokens: self.secrets.tokens.clone(),
+                chat: chat.chat,
+                hub: chat.hub,
+                metrics: self.metrics.clone(),
+                rate_limits,
+                max_payload: self.config.max_payload as usize,
+                shutdown: self.shutdown.clone(),
+            },
+        };
+        let options = HttpOptions {
+            cors: &self.config.cors_origin,
+            max_body: self.config.max_body,
+            extra_routes: self.config.demo.then(demo::token::router),
+        };
+        Ok(Wired {
+            router: http::app(state, layer, options),
+            readiness,
+            tasks,
+            io,
+        })
+    }
+
+    fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {
+        let hub = Arc::new(PlainHub::default());
+        let backlog = Arc::new(ChatBacklog::default());
+        let bus = Arc::new(ChatBus {
+            io: io.clone(),
+            plain: hub.clone(),
+            fanout,
+            metrics: self.metrics.clone(),
+            backlog: backlog.clone(),
+        });
+        ChatParts {
+            chat: Arc::new(Chat::new(store, bus.clone())),
+            bus,
+            hub,
+            backlog,
+        }
+    }
+
+    fn market(&self, io: &SocketIo, fanout: Option<Fanout>) -> MarketParts {
+        let batch_interval = Duration::from_millis(self.config.batch_interval_ms);
+        let pending = Arc::new(PendingPrices::default());
+        MarketParts {
+            feed: Feed::new(io.clone(), pending.clone(), self.metrics.clone(), fanout),
+            pending,
+            price_groups: Arc::new(PriceGroups::new(batcher::slices_for(batch_interval))),
+            batch_interval,
+        }
+    }
+
+    /// The batcher, the admin feed and the chat backlog's retries.
+    fn spawn_node_tasks(
+        &self,
+        io: &SocketIo,
+        market: &MarketParts,
+        chat: &ChatParts,
+        node_stats: &Arc<NodeStats>,
+        fanout: Option<Fanout>,
+    ) -> Vec<JoinHandle<()>> {
+        vec![
+            batcher::spawn(
+                market.batch_interval,
+                market.pending.clone(),
+                market.price_groups.clone(),
+                SocketBatchSink {
+                    io: io.clone(),
+                    metrics: self.metrics.clone(),
+                },
+                self.shutdown.clone(),
+            ),
+            admin_feed::spawn(
+                node_stats.clone(),
+                io.clone(),
+                self.metrics.clone(),
+                fanout,
+                Duration::from_millis(self.config.metrics_interval_ms),
+                self.shutdown.clone(),
+            ),
+            chat.backlog
+                .clone()
+                .spawn_retry(io.clone(), self.shutdown.clone()),
+        ]
     }
 }
 

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 
 use clap::{Parser, ValueEnum};
 
-use crate::realtime::rate_limit::RateLimitRules;
+use axum::http::HeaderValue;
+
+use crate::cluster::consumers::Bridge;
+use crate::rate_limit::RateLimitRules;
 
 /// Command line and environment configuration of one roomcast node.
 #[derive(Debug, Clone, Parser)]
@@ -29,13 +32,8 @@ pub struct Config {
     pub publish_key: Option<Secret>,
 
     /// Allowed browser origins, comma separated; `*` allows any origin.
-    #[arg(
-        long,
-        env = "ROOMCAST_CORS_ORIGIN",
-        default_value = "*",
-        value_delimiter = ','
-    )]
-    pub cors_origin: Vec<String>,
+    #[arg(long, env = "ROOMCAST_CORS_ORIGIN", default_value = "*")]
+    pub cors_origin: CorsOrigins,
 
     /// Name of this node in metrics and logs. Default: hostname-pid.
     #[arg(long, env = "ROOMCAST_NODE_ID")]
@@ -58,7 +56,7 @@ pub struct Config {
 
     /// Redis Pub/Sub channels bridged to clients (`channel` or `channel=room`).
     #[arg(long, env = "ROOMCAST_REDIS_CHANNELS", value_delimiter = ',')]
-    pub redis_channels: Vec<String>,
+    pub redis_channels: Vec<Bridge>,
 
     /// Built-in synthetic market feed for trying roomcast out.
     #[arg(long, env = "ROOMCAST_DEMO")]
@@ -109,6 +107,32 @@ impl Config {
                 .unwrap_or_else(|| "roomcast".to_owned());
             format!("{host}-{}", std::process::id())
         })
+    }
+}
+
+/// `--cors-origin`: any origin, or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<HeaderValue>),
+}
+
+impl std::str::FromStr for CorsOrigins {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let entries: Vec<&str> = s.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+        if entries.contains(&"*") {
+            return Ok(Self::Any);
+        }
+        if entries.is_empty() {
+            return Err("give at least one origin, or *".into());
+        }
+        entries
+            .into_iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| format!("{o:?} is not a valid origin")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::List)
     }
 }
 
@@ -163,7 +187,7 @@ mod tests {
         assert_eq!(config.max_payload, 1_048_576);
         assert_eq!(config.max_body, 1_048_576);
         assert_eq!(config.max_subscriptions, 200);
-        assert_eq!(config.cors_origin, vec!["*"]);
+        assert_eq!(config.cors_origin, CorsOrigins::Any);
         assert!(config.redis_url.is_none() && config.jwt_secret.is_none());
     }
 
@@ -183,5 +207,8 @@ mod tests {
         assert!(Config::try_parse_from(["roomcast", "--batch-interval-ms", "0"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--rate-limit", "chat:send=fast"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--jwt-secret", ""]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--cors-origin", ","]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--cors-origin", "bad\norigin"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--redis-channels", "roomcast:x"]).is_err());
     }
 }

@@ -1,19 +1,24 @@
 //! roomcast: a Socket.IO-compatible realtime server. See README.md.
+//!
+//! The public surface is [`Application`] and [`Config`]; the modules the
+//! black-box tests and the load tool reach into are public, the rest private.
 
-pub mod app;
+mod app;
 pub mod auth;
-pub mod batcher;
-pub mod chat;
+mod chat;
 pub mod clock;
-pub mod cluster;
+mod cluster;
 pub mod config;
-pub mod demo;
-pub mod http;
-pub mod market;
-pub mod metrics;
-pub mod process_stats;
-pub mod realtime;
-pub mod runtime_load;
+mod demo;
+mod dispatch;
+mod http;
+mod market;
+mod metrics;
+mod node;
+pub mod protocol;
+mod rate_limit;
+mod realtime;
+mod server;
 pub mod store;
 pub mod telemetry;
 

@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 
 use socketioxide::{BroadcastError, SocketError};
 
-use crate::realtime::events::{CLIENT_EVENTS, SERVER_EVENTS};
+use crate::protocol::{CLIENT_EVENTS, SERVER_EVENTS};
 
 pub const CONNECTIONS: &str = "roomcast_connections";
 pub const ROOMS: &str = "roomcast_rooms";
@@ -36,6 +36,11 @@ pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
 
+/// Publish API endpoints, item kinds and answers, registered up front.
+const PUBLISH_ENDPOINTS: &[&str] = &["prices", "trades", "emit", "other"];
+const PUBLISH_KINDS: &[&str] = &["price", "trade", "emit"];
+const PUBLISH_STATUSES: &[u16] = &[202, 400, 401, 413];
+
 /// Label value for client events roomcast does not know (keeps label cardinality bounded).
 const UNKNOWN_EVENT: &str = "unknown";
 /// Label value for emits of service-chosen event names.
@@ -56,6 +61,8 @@ pub struct Metrics {
     rate_limited: HashMap<&'static str, Counter>,
     emits: HashMap<&'static str, Counter>,
     dropped: HashMap<&'static str, Counter>,
+    published_items: HashMap<&'static str, Counter>,
+    publish_requests: HashMap<(&'static str, u16), Counter>,
     events_total: AtomicU64,
     pub auth_failures: Counter,
     pub batch_symbols: Histogram,
@@ -99,8 +106,29 @@ impl Metrics {
         let rate_limited = by_event(RATE_LIMITED, CLIENT_EVENTS, UNKNOWN_EVENT);
         let emits = by_event(EMITS, SERVER_EVENTS, CUSTOM_EVENT);
         let dropped = by_event(DROPPED_PACKETS, SERVER_EVENTS, CUSTOM_EVENT);
+        let published_items = PUBLISH_KINDS
+            .iter()
+            .map(|kind| {
+                let key = Key::from_parts(PUBLISHED_ITEMS, vec![Label::new("kind", *kind)]);
+                (*kind, recorder.register_counter(&key, &METADATA))
+            })
+            .collect();
+        let publish_requests = PUBLISH_ENDPOINTS
+            .iter()
+            .flat_map(|endpoint| PUBLISH_STATUSES.iter().map(move |status| (*endpoint, *status)))
+            .map(|(endpoint, status)| {
+                let labels = vec![
+                    Label::new("endpoint", endpoint),
+                    Label::new("status", status.to_string()),
+                ];
+                let key = Key::from_parts(PUBLISH_REQUESTS, labels);
+                ((endpoint, status), recorder.register_counter(&key, &METADATA))
+            })
+            .collect();
         let plain = |name: &'static str| Key::from_name(name);
         Self {
+            published_items,
+            publish_requests,
             auth_failures: recorder.register_counter(&plain(AUTH_FAILURES), &METADATA),
             batch_symbols: recorder.register_histogram(&plain(BATCH_SYMBOLS), &METADATA),
             publish_to_emit: recorder.register_histogram(&plain(PUBLISH_TO_EMIT), &METADATA),
@@ -112,6 +140,30 @@ impl Metrics {
             events_total: AtomicU64::new(0),
             recorder,
             handle,
+        }
+    }
+
+    /// `count` items accepted by the publish API, by kind (`price`, `trade`, `emit`).
+    pub fn published(&self, kind: &'static str, count: u64) {
+        match self.published_items.get(kind) {
+            Some(counter) => counter.increment(count),
+            None => self
+                .counter(PUBLISHED_ITEMS, vec![Label::new("kind", kind)])
+                .increment(count),
+        }
+    }
+
+    /// One publish API request, by endpoint and answered status.
+    pub fn publish_request(&self, endpoint: &'static str, status: u16) {
+        match self.publish_requests.get(&(endpoint, status)) {
+            Some(counter) => counter.increment(1),
+            None => {
+                let labels = vec![
+                    Label::new("endpoint", endpoint),
+                    Label::new("status", status.to_string()),
+                ];
+                self.counter(PUBLISH_REQUESTS, labels).increment(1);
+            }
         }
     }
 

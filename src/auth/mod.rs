@@ -1,6 +1,4 @@
-//! Authentication: user tokens (pure verification), the socket handshake and
-//! `authenticate` event, and the publish API's bearer key.
+//! Pure user-token verification: keys, claims, identities. No I/O; the socket
+//! and HTTP sides apply it.
 
-pub mod bearer;
-pub mod socket;
 pub mod token;

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
@@ -45,7 +44,7 @@ pub struct ChatBacklog {
 
 impl ChatBacklog {
     /// Emits to `socket` now, or after what already waits for it.
-    pub fn send<A: Adapter>(&self, socket: &SocketRef<A>, event: &'static str, data: &Arc<Value>) -> Outcome {
+    pub fn send(&self, socket: &SocketRef, event: &'static str, data: &Arc<Value>) -> Outcome {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(queue) = waiting.get_mut(&socket.id) {
             if queue.len() >= PER_SOCKET_MAX {
@@ -66,7 +65,7 @@ impl ChatBacklog {
 
     /// Sends what waits, in order, as far as each socket has room; forgets
     /// sockets that are gone.
-    fn retry<A: Adapter>(&self, io: &SocketIo<A>) {
+    fn retry(&self, io: &SocketIo) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         waiting.retain(|sid, queue| {
             let Some(socket) = io.get_socket(*sid) else {
@@ -86,11 +85,7 @@ impl ChatBacklog {
     }
 
     /// Retries every `RETRY_EVERY` until `shutdown` fires.
-    pub fn spawn_retry<A: Adapter>(
-        self: Arc<Self>,
-        io: SocketIo<A>,
-        shutdown: CancellationToken,
-    ) -> JoinHandle<()> {
+    pub fn spawn_retry(self: Arc<Self>, io: SocketIo, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut ticker = clock::ticker(RETRY_EVERY);
             while clock::next_tick(&mut ticker, &shutdown).await {

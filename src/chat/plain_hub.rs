@@ -63,7 +63,8 @@ impl PlainHub {
         }
     }
 
-    pub fn members(&self, room_id: &str) -> usize {
+    #[cfg(test)]
+    fn members(&self, room_id: &str) -> usize {
         self.rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,12 +1,16 @@
-//! Node-to-node delivery of published items. The node that receives a publish
-//! (HTTP API) delivers to its own sockets at once and queues one envelope per
-//! request for `roomcast:fanout`; every other node delivers the items to its
-//! own sockets and its own batcher. So each socket gets each item once, and a
-//! price is in every node's `price:batch`.
+//! The one path across nodes. Whatever one node must tell the others (published
+//! items, chat output, admin metrics) is an envelope of one [`Kind`]: the node
+//! that has it delivers to its own clients at once and queues one envelope for
+//! `roomcast:fanout`; every other node hands it to its local delivery (see
+//! `consumers`). So each socket gets each item once, and a price is in every
+//! node's `price:batch`. A new cross-node feature is one more `Kind` and one
+//! more local delivery.
 //!
 //! Envelopes go out from one task, in order, so a publish request never waits
 //! for Redis; the queue is bounded, and what does not fit is dropped and
-//! counted (`roomcast_fanout_dropped_total`) rather than growing memory.
+//! counted (`roomcast_fanout_dropped_total`) rather than growing memory. While
+//! Redis is down, envelopes are not sent (counted in
+//! `roomcast_redis_publish_errors_total`); local delivery goes on.
 //!
 //! Envelopes that queue up while a PUBLISH is in flight go out together in
 //! the next message, one JSON envelope per line: under load each Redis round
@@ -16,12 +20,11 @@
 use metrics::Counter;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::driver::ResilientDriver;
+use super::redis::RedisPubSub;
 
 pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
 
@@ -39,6 +42,8 @@ pub enum Kind {
     Trades,
     Emits,
     Chat,
+    /// A node's `metrics` figures for the `admin` room.
+    Metrics,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node
@@ -94,7 +99,7 @@ pub struct Fanout {
 impl Fanout {
     /// Starts the sender task; it drains what is queued when `shutdown` fires.
     pub fn spawn(
-        driver: ResilientDriver,
+        pubsub: RedisPubSub,
         origin: String,
         dropped: Counter,
         shutdown: CancellationToken,
@@ -108,7 +113,9 @@ impl Fanout {
                 };
                 let Some(envelope) = envelope else { return };
                 let message = join_queued(envelope, &mut envelopes);
-                let _ = driver.publish(FANOUT_CHANNEL.to_owned(), message).await;
+                if let Err(e) = pubsub.publish(FANOUT_CHANNEL, message).await {
+                    tracing::debug!(error = %e, "fanout message not sent to other nodes");
+                }
             }
         });
         (

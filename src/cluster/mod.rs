@@ -1,8 +1,9 @@
-//! Multi-node mode (`--redis-url`): socketioxide-redis syncs rooms through a
-//! driver that survives Redis outages; published items fan out to every node;
-//! Redis channels feed every node's clients.
+//! The one path across nodes (`--redis-url`): envelopes out (`fanout`),
+//! arrivals in handed to a local dispatcher (`consumers`), a Redis pub/sub
+//! connection that survives outages (`redis`), and Redis health (`health`).
+//! socketioxide itself runs on its local adapter; nothing else crosses nodes.
 
-pub mod channels;
-pub mod driver;
+pub mod consumers;
 pub mod fanout;
 pub mod health;
+pub mod redis;

@@ -4,7 +4,6 @@ use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use socketioxide::adapter::Adapter;
 
 use super::AppState;
 
@@ -12,7 +11,7 @@ const INDEX: &str = include_str!(concat!(env!("OUT_DIR"), "/index.html"));
 const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/console.js"));
 const STYLE: &str = include_str!(concat!(env!("OUT_DIR"), "/console.css"));
 
-pub fn router<A: Adapter>() -> Router<AppState<A>> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Html(INDEX) }))
         .route(

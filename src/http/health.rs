@@ -10,7 +10,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use socketioxide::adapter::Adapter;
 
 use super::AppState;
 use crate::cluster::health::RedisHealth;
@@ -47,17 +46,17 @@ impl Readiness {
     }
 }
 
-pub fn router<A: Adapter>() -> Router<AppState<A>> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<A>))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz<A: Adapter>(State(state): State<AppState<A>>) -> impl IntoResponse {
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     readiness_response(&state.readiness)
 }
 

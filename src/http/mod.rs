@@ -1,123 +1,106 @@
-//! The HTTP side: publish API, health, metrics and console, one `router()`
-//! per file, merged here with the Socket.IO layer, CORS and the body limit.
+//! The HTTP side: publish API, chat REST, health, metrics and console, one
+//! `router()` per file, merged here with the plain WebSocket endpoint, the
+//! Socket.IO layer, CORS and the body limit.
 
-pub mod chat;
-pub mod console;
-pub mod demo;
+mod chat;
+mod console;
 pub mod error;
+pub mod extract;
 pub mod health;
-pub mod metrics;
-pub mod publish;
-pub mod request_head;
-pub mod serve;
-pub mod ws_chat;
+mod metrics;
+mod publish;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::Method;
 use axum::{Extension, Router};
-use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
-use crate::chat::plain_hub::PlainHub;
-use crate::config::Secret;
+use crate::chat::plain_ws::{self, PlainWs};
+use crate::config::CorsOrigins;
 use crate::market::feed::Feed;
 use crate::metrics::Metrics;
-use crate::realtime::admin::NodeStats;
-use crate::realtime::rate_limit::RateLimitRules;
-use crate::runtime_load::RuntimeLoad;
+use crate::node::runtime_load::RuntimeLoad;
+use crate::node::stats::NodeStats;
+use crate::server::request_head;
 use error::BodyLimit;
+use extract::{PublishKey, UserTokens};
 use health::Readiness;
 
 /// What HTTP handlers share.
-pub struct AppState<A: Adapter> {
-    pub feed: Feed<A>,
-    pub publish_key: Arc<Secret>,
-    pub tokens: TokenVerifier,
+#[derive(Clone)]
+pub struct AppState {
+    pub feed: Feed,
+    pub publish_key: PublishKey,
+    pub user_tokens: UserTokens,
     pub metrics: Arc<Metrics>,
-    pub node_stats: Arc<NodeStats<A>>,
+    pub node_stats: Arc<NodeStats>,
     pub readiness: Arc<Readiness>,
     pub chat: Arc<Chat>,
-    pub plain: Arc<PlainHub>,
-    pub rate_limits: Arc<RateLimitRules>,
     pub runtime_load: Arc<RuntimeLoad>,
-    /// Largest plain WebSocket message, bytes.
-    pub max_payload: usize,
-    /// Fires at shutdown: plain WebSocket connections close.
-    pub shutdown: CancellationToken,
+    pub plain_ws: PlainWs,
 }
 
-impl<A: Adapter> Clone for AppState<A> {
-    fn clone(&self) -> Self {
-        Self {
-            feed: self.feed.clone(),
-            publish_key: self.publish_key.clone(),
-            tokens: self.tokens.clone(),
-            metrics: self.metrics.clone(),
-            node_stats: self.node_stats.clone(),
-            readiness: self.readiness.clone(),
-            chat: self.chat.clone(),
-            plain: self.plain.clone(),
-            rate_limits: self.rate_limits.clone(),
-            runtime_load: self.runtime_load.clone(),
-            max_payload: self.max_payload,
-            shutdown: self.shutdown.clone(),
-        }
+impl FromRef<AppState> for PublishKey {
+    fn from_ref(state: &AppState) -> Self {
+        state.publish_key.clone()
     }
 }
 
+impl FromRef<AppState> for UserTokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.user_tokens.clone()
+    }
+}
+
+impl FromRef<AppState> for PlainWs {
+    fn from_ref(state: &AppState) -> Self {
+        state.plain_ws.clone()
+    }
+}
+
+/// How the HTTP application is put together.
+pub struct HttpOptions<'a> {
+    pub cors: &'a CorsOrigins,
+    pub max_body: u64,
+    /// Routes merged in front of the API (the demo's token endpoint).
+    pub extra_routes: Option<Router<AppState>>,
+}
+
 /// The whole HTTP application: API routes, then Socket.IO at `/socket.io/`.
-pub fn app<A: Adapter>(
-    state: AppState<A>,
-    socket_io: SocketIoLayer<A>,
-    cors_origins: &[String],
-    max_body: u64,
-    demo: bool,
-) -> Result<Router, String> {
-    let routes = if demo { demo::router() } else { Router::new() };
-    let api = routes
+pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) -> Router {
+    let api = options
+        .extra_routes
+        .unwrap_or_default()
         .merge(publish::router(state.clone()))
         .merge(health::router())
         .merge(metrics::router())
         .merge(console::router())
         .merge(chat::router())
-        .merge(ws_chat::router())
-        .layer(DefaultBodyLimit::max(max_body as usize))
-        .layer(Extension(BodyLimit(max_body)))
+        .merge(plain_ws::router())
+        .layer(DefaultBodyLimit::max(options.max_body as usize))
+        .layer(Extension(BodyLimit(options.max_body)))
         .with_state(state);
-    Ok(api
-        .layer(socket_io)
+    api.layer(socket_io)
         .layer(axum::middleware::map_request(request_head::own_upgrade_head))
-        .layer(cors(cors_origins)?)
-        .layer(TraceLayer::new_for_http()))
+        .layer(cors(options.cors))
+        .layer(TraceLayer::new_for_http())
 }
 
-fn cors(origins: &[String]) -> Result<CorsLayer, String> {
+fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers(AllowHeaders::mirror_request());
-    if origins.iter().any(|o| o.trim() == "*") {
-        return Ok(layer
+    match origins {
+        CorsOrigins::Any => layer
             .allow_origin(AllowOrigin::mirror_request())
-            .allow_credentials(true));
+            .allow_credentials(true),
+        CorsOrigins::List(list) => layer
+            .allow_origin(AllowOrigin::list(list.clone()))
+            .allow_credentials(true),
     }
-    let list = origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("--cors-origin: {o:?} is not a valid origin")))
-        .collect::<Result<Vec<_>, _>>()?;
-    if list.is_empty() {
-        return Err("--cors-origin: give at least one origin, or *".into());
-    }
-    Ok(layer
-        .allow_origin(AllowOrigin::list(list))
-        .allow_credentials(true))
 }

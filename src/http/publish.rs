@@ -10,22 +10,19 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use metrics::Label;
 use serde_json::json;
-use socketioxide::adapter::Adapter;
 
 use super::AppState;
 use super::error::{ApiError, JsonBody};
-use crate::auth::bearer::Publisher;
+use super::extract::Publisher;
 use crate::market::publish::{parse_emits, parse_prices, parse_trades};
-use crate::metrics::{PUBLISH_REQUESTS, PUBLISHED_ITEMS};
 
-pub fn router<A: Adapter>(state: AppState<A>) -> Router<AppState<A>> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/prices", post(publish_prices::<A>))
-        .route("/api/v1/trades", post(publish_trades::<A>))
-        .route("/api/v1/emit", post(publish_emits::<A>))
-        .route_layer(middleware::from_fn_with_state(state, count_requests::<A>))
+        .route("/api/v1/prices", post(publish_prices))
+        .route("/api/v1/trades", post(publish_trades))
+        .route("/api/v1/emit", post(publish_emits))
+        .route_layer(middleware::from_fn_with_state(state, count_requests))
 }
 
 /// The 202 answer. On a quiet node the sockets' writers get their turn first,
@@ -33,19 +30,16 @@ pub fn router<A: Adapter>(state: AppState<A>) -> Router<AppState<A>> {
 /// publish→client 1.0 → 0.75 ms at 500 clients); on a busy node it answers at
 /// once, so the deliveries of several publishes coalesce into fewer writes
 /// (yielding there cost a third of the fanout throughput). See BENCHMARKS.md.
-async fn accepted<A: Adapter>(state: &AppState<A>, kind: &'static str, count: usize) -> Response {
-    state
-        .metrics
-        .counter(PUBLISHED_ITEMS, vec![Label::new("kind", kind)])
-        .increment(count as u64);
+async fn accepted(state: &AppState, kind: &'static str, count: usize) -> Response {
+    state.metrics.published(kind, count as u64);
     if !state.runtime_load.is_busy() {
         tokio::task::yield_now().await;
     }
     (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))).into_response()
 }
 
-async fn publish_prices<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn publish_prices(
+    State(state): State<AppState>,
     _: Publisher,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -55,8 +49,8 @@ async fn publish_prices<A: Adapter>(
     Ok(accepted(&state, "price", prices.len()).await)
 }
 
-async fn publish_trades<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn publish_trades(
+    State(state): State<AppState>,
     _: Publisher,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -65,8 +59,8 @@ async fn publish_trades<A: Adapter>(
     Ok(accepted(&state, "trade", trades.len()).await)
 }
 
-async fn publish_emits<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn publish_emits(
+    State(state): State<AppState>,
     _: Publisher,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -76,8 +70,8 @@ async fn publish_emits<A: Adapter>(
 }
 
 /// Counts every publish request (401s and 400s included) by endpoint and status.
-async fn count_requests<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn count_requests(
+    State(state): State<AppState>,
     path: MatchedPath,
     request: Request,
     next: Next,
@@ -89,13 +83,8 @@ async fn count_requests<A: Adapter>(
         _ => "other",
     };
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
     state
         .metrics
-        .counter(
-            PUBLISH_REQUESTS,
-            vec![Label::new("endpoint", endpoint), Label::new("status", status)],
-        )
-        .increment(1);
+        .publish_request(endpoint, response.status().as_u16());
     response
 }

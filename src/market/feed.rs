@@ -10,36 +10,24 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 
+use super::batcher::PendingPrices;
 use super::publish::{Emit, Price, Trade};
-use super::symbol::{price_room, trades_room};
-use crate::batcher::PendingPrices;
 use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
-use crate::realtime::events::{PRICE_UPDATE, TRADE_NEW};
+use crate::protocol::{PRICE_UPDATE, TRADE_NEW, price_room, trades_room};
 
-pub struct Feed<A: Adapter> {
-    io: SocketIo<A>,
+#[derive(Clone)]
+pub struct Feed {
+    io: SocketIo,
     pending: Arc<PendingPrices>,
     metrics: Arc<Metrics>,
     fanout: Option<Fanout>,
 }
 
-impl<A: Adapter> Clone for Feed<A> {
-    fn clone(&self) -> Self {
-        Self {
-            io: self.io.clone(),
-            pending: self.pending.clone(),
-            metrics: self.metrics.clone(),
-            fanout: self.fanout.clone(),
-        }
-    }
-}
-
-impl<A: Adapter> Feed<A> {
+impl Feed {
     pub fn new(
-        io: SocketIo<A>,
+        io: SocketIo,
         pending: Arc<PendingPrices>,
         metrics: Arc<Metrics>,
         fanout: Option<Fanout>,

@@ -6,15 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A group's id; its internal room is `protocol::batch_room(id)`.
 pub type GroupId = u64;
-
-/// Prefix of the internal rooms the batcher emits to; no symbol room can clash
-/// with it (`$` is not a symbol character) and it is left out of room counts.
-pub const GROUP_ROOM_PREFIX: &str = "$batch:";
-
-pub fn group_room(id: GroupId) -> String {
-    format!("{GROUP_ROOM_PREFIX}{id}")
-}
 
 /// A group is one slice's sockets holding one set of symbols.
 type GroupKey = (usize, Arc<[String]>);
@@ -111,15 +104,6 @@ impl PriceGroups {
         }
         routes.into_iter().collect()
     }
-
-    /// Number of groups (distinct subscription sets per slice) on this node.
-    pub fn len(&self) -> usize {
-        self.index.lock().unwrap_or_else(|e| e.into_inner()).groups.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Index {
@@ -158,6 +142,13 @@ impl Index {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl PriceGroups {
+    fn len(&self) -> usize {
+        self.index.lock().unwrap_or_else(|e| e.into_inner()).groups.len()
     }
 }
 

@@ -1,5 +1,8 @@
-//! The market domain: symbols, what services publish, and its delivery.
+//! The market domain: symbols, what services publish, its delivery, and the
+//! `price:batch` batcher with its subscription groups.
 
+pub mod batch_sink;
+pub mod batcher;
 pub mod feed;
 pub mod groups;
 pub mod publish;

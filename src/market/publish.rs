@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::symbol::{SYMBOL_RULE, is_valid_symbol};
-use crate::realtime::events::RESERVED_EVENTS;
+use crate::protocol::RESERVED_EVENTS;
 
 /// Longest event name the emit API accepts.
 const MAX_EVENT_NAME: usize = 128;

@@ -1,150 +1,121 @@
 //! Chat events for authenticated sockets: `chat:join`, `chat:send`,
-//! `chat:read`, `chat:history`, `chat:leave` (CONTRACT §3).
+//! `chat:read`, `chat:history`, `chat:leave` (CONTRACT §3). Each reads its
+//! payload, checks the socket may act, and makes one call to the chat service.
 
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, TryData};
 
-use super::inbound::Inbound;
-use crate::chat::{
-    ChatError, JoinState, MAX_CHAT_ROOMS, chat_room, draft_of, limit_of, message_id_of, room_id_of,
-};
+use super::ordered::{Call, Turn};
+use crate::chat::input::{Draft, RoomId, limit_of, message_id_of, required_message_id, room_id_of};
+use crate::chat::{ChatError, JoinState, MAX_CHAT_ROOMS};
+use crate::protocol::chat_room;
 use crate::store::ChatMessage;
 
 #[derive(Serialize)]
-struct JoinAck {
+pub struct JoinAck {
     ok: bool,
     #[serde(flatten)]
     state: JoinState,
 }
 
 #[derive(Serialize)]
-struct SendAck {
+pub struct SendAck {
     ok: bool,
     id: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ReadAck {
+pub struct ReadAck {
     ok: bool,
     last_read: String,
 }
 
 #[derive(Serialize)]
-struct HistoryAck {
+pub struct HistoryAck {
     ok: bool,
     messages: Vec<ChatMessage>,
 }
 
 #[derive(Serialize)]
-struct OkAck {
+pub struct OkAck {
     ok: bool,
 }
 
-/// The payload, the authenticated user, and the room the payload names.
-fn context<A: Adapter>(
-    inbound: &Inbound<A>,
-    payload: &Result<Value, impl ToString>,
-) -> Result<(String, String, Value), ChatError> {
-    let user = inbound.session.identity().ok_or(ChatError::AuthRequired)?.user_id;
-    let payload = payload
-        .as_ref()
-        .map_err(|e| ChatError::Invalid(e.to_string()))?
-        .clone();
-    let room_id = room_id_of(&payload)?;
-    Ok((user, room_id, payload))
+/// The authenticated user, the payload, and the room it names.
+fn context(call: &Call) -> Result<(String, &Value, RoomId), ChatError> {
+    let user = call.session.identity().ok_or(ChatError::AuthRequired)?.user_id;
+    let payload = call.payload.as_ref().map_err(|e| ChatError::Invalid(e.clone()))?;
+    let room_id = room_id_of(payload)?;
+    Ok((user, payload, room_id))
 }
 
-fn joined<A: Adapter>(inbound: &Inbound<A>, room_id: &str) -> Result<(), ChatError> {
-    if inbound.session.subscriptions().chat_rooms.contains(room_id) {
-        Ok(())
+/// Like [`context`], for a room the socket has joined.
+fn joined_context(call: &Call) -> Result<(String, &Value, RoomId), ChatError> {
+    let context = context(call)?;
+    if call
+        .session
+        .subscriptions()
+        .chat_rooms
+        .contains(context.2.as_str())
+    {
+        Ok(context)
     } else {
         Err(ChatError::NotJoined)
     }
 }
 
-pub async fn on_join<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
-    inbound.turn().await;
-    let result = async {
-        let (user, room_id, _) = context(&inbound, &payload)?;
-        {
-            let subs = inbound.session.subscriptions();
-            if !subs.chat_rooms.contains(&room_id) && subs.chat_rooms.len() >= MAX_CHAT_ROOMS {
-                return Err(ChatError::Invalid(format!(
-                    "a socket may be in at most {MAX_CHAT_ROOMS} chat rooms"
-                )));
-            }
+pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
+    let (user, _, room_id) = context(call)?;
+    {
+        let subs = call.session.subscriptions();
+        if !subs.chat_rooms.contains(room_id.as_str()) && subs.chat_rooms.len() >= MAX_CHAT_ROOMS {
+            return Err(ChatError::Invalid(format!(
+                "a socket may be in at most {MAX_CHAT_ROOMS} chat rooms"
+            )));
         }
-        let state = inbound.session.realtime.chat.join_state(&user, &room_id).await?;
-        inbound.socket.join(chat_room(&room_id));
-        inbound.session.subscriptions().chat_rooms.insert(room_id);
-        Ok::<_, ChatError>(state)
     }
-    .await;
-    inbound.answer(ack, result.map(|state| JoinAck { ok: true, state }));
+    let state = call.services.chat.join_state(&user, &room_id).await?;
+    call.socket.join(chat_room(room_id.as_str()));
+    call.session
+        .subscriptions()
+        .chat_rooms
+        .insert(room_id.as_str().to_owned());
+    Ok(JoinAck { ok: true, state })
 }
 
-pub async fn on_send<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
-    inbound.turn().await;
-    let result = async {
-        let (user, room_id, payload) = context(&inbound, &payload)?;
-        joined(&inbound, &room_id)?;
-        let draft = draft_of(&payload, "message", "type")?;
-        let (message, _) = inbound.session.realtime.chat.send(&user, &room_id, draft).await?;
-        Ok::<_, ChatError>(message)
-    }
-    .await;
-    inbound.answer(
-        ack,
-        result.map(|message| SendAck {
-            ok: true,
-            id: message.id,
-        }),
-    );
+pub async fn send(call: &Call, _turn: &Turn) -> Result<SendAck, ChatError> {
+    let (user, payload, room_id) = joined_context(call)?;
+    let draft = Draft::from_event(payload)?;
+    let (message, _) = call.services.chat.send(&user, &room_id, draft).await?;
+    Ok(SendAck {
+        ok: true,
+        id: message.id,
+    })
 }
 
-pub async fn on_read<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
-    inbound.turn().await;
-    let result = async {
-        let (user, room_id, payload) = context(&inbound, &payload)?;
-        joined(&inbound, &room_id)?;
-        let id = message_id_of(&payload, "messageId")?
-            .ok_or_else(|| ChatError::Invalid("missing messageId".into()))?;
-        inbound.session.realtime.chat.read(&user, &room_id, &id).await
-    }
-    .await;
-    inbound.answer(ack, result.map(|last_read| ReadAck { ok: true, last_read }));
+pub async fn read(call: &Call, _turn: &Turn) -> Result<ReadAck, ChatError> {
+    let (user, payload, room_id) = joined_context(call)?;
+    let id = required_message_id(payload, "messageId")?;
+    let last_read = call.services.chat.read(&user, &room_id, &id).await?;
+    Ok(ReadAck { ok: true, last_read })
 }
 
-pub async fn on_history<A: Adapter>(
-    inbound: Inbound<A>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender<A>,
-) {
-    inbound.turn().await;
-    let result = async {
-        let (_, room_id, payload) = context(&inbound, &payload)?;
-        joined(&inbound, &room_id)?;
-        let before = message_id_of(&payload, "before")?;
-        let limit = limit_of(&payload)?;
-        inbound
-            .session
-            .realtime
-            .chat
-            .history(&room_id, before.as_ref(), limit)
-            .await
-    }
-    .await;
-    inbound.answer(ack, result.map(|messages| HistoryAck { ok: true, messages }));
+pub async fn history(call: &Call, _turn: &Turn) -> Result<HistoryAck, ChatError> {
+    let (_, payload, room_id) = joined_context(call)?;
+    let before = message_id_of(payload, "before")?;
+    let limit = limit_of(payload)?;
+    let messages = call
+        .services
+        .chat
+        .history(&room_id, before.as_ref(), limit)
+        .await?;
+    Ok(HistoryAck { ok: true, messages })
 }
 
-pub async fn on_leave<A: Adapter>(inbound: Inbound<A>, TryData(payload): TryData<Value>, ack: AckSender<A>) {
-    inbound.turn().await;
-    let result = context(&inbound, &payload).map(|(_, room_id, _)| {
-        inbound.socket.leave(chat_room(&room_id));
-        inbound.session.subscriptions().chat_rooms.remove(&room_id);
-    });
-    inbound.answer(ack, result.map(|()| OkAck { ok: true }));
+pub fn leave(call: &Call, _turn: &Turn) -> Result<OkAck, ChatError> {
+    let (_, _, room_id) = context(call)?;
+    call.socket.leave(chat_room(room_id.as_str()));
+    call.session.subscriptions().chat_rooms.remove(room_id.as_str());
+    Ok(OkAck { ok: true })
 }

@@ -5,148 +5,110 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::SocketRef;
 
-use super::events::RoomsAck;
-use super::inbound::Inbound;
+use super::ordered::{Call, Turn};
 use super::session::{Session, Subscriptions};
-use crate::market::groups::group_room;
-use crate::market::symbol::{parse_symbol_list, price_room, trades_room};
+use crate::market::symbol::{Symbol, parse_symbol_list};
+use crate::protocol::{RoomsAck, batch_room, price_room, trades_room};
 
+/// Which market feed a call is about.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Feed {
     Price,
     Trades,
 }
 
-impl Kind {
-    fn room(self, symbol: &str) -> String {
+impl Feed {
+    fn room(self, symbol: &Symbol) -> String {
         match self {
-            Kind::Price => price_room(symbol),
-            Kind::Trades => trades_room(symbol),
+            Feed::Price => price_room(symbol.as_str()),
+            Feed::Trades => trades_room(symbol.as_str()),
         }
     }
 
     fn held(self, subs: &mut Subscriptions) -> &mut BTreeSet<String> {
         match self {
-            Kind::Price => &mut subs.prices,
-            Kind::Trades => &mut subs.trades,
+            Feed::Price => &mut subs.prices,
+            Feed::Trades => &mut subs.trades,
         }
     }
 }
 
-pub async fn on_subscribe_price<A: Adapter>(i: Inbound<A>, d: TryData<Value>, ack: AckSender<A>) {
-    handle(i, d, ack, Kind::Price, true).await
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "subscription limit reached: a socket may hold {max} price and trades rooms together (holds {holds})"
+    )]
+    LimitReached { max: usize, holds: usize },
 }
 
-pub async fn on_unsubscribe_price<A: Adapter>(i: Inbound<A>, d: TryData<Value>, ack: AckSender<A>) {
-    handle(i, d, ack, Kind::Price, false).await
+fn symbols_of(call: &Call) -> Result<Vec<Symbol>, MarketError> {
+    let payload = call
+        .payload
+        .as_ref()
+        .map_err(|e| MarketError::Invalid(e.clone()))?;
+    parse_symbol_list(payload, call.services.max_subscriptions).map_err(MarketError::Invalid)
 }
 
-pub async fn on_subscribe_trades<A: Adapter>(i: Inbound<A>, d: TryData<Value>, ack: AckSender<A>) {
-    handle(i, d, ack, Kind::Trades, true).await
-}
-
-pub async fn on_unsubscribe_trades<A: Adapter>(i: Inbound<A>, d: TryData<Value>, ack: AckSender<A>) {
-    handle(i, d, ack, Kind::Trades, false).await
-}
-
-async fn handle<A: Adapter>(
-    inbound: Inbound<A>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender<A>,
-    kind: Kind,
-    subscribe: bool,
-) {
-    inbound.turn().await;
-    let symbols = match payload
-        .map_err(|e| e.to_string())
-        .and_then(|p| parse_symbol_list(&p))
-    {
-        Ok(symbols) => symbols,
-        Err(message) => return inbound.fail(ack, &message),
-    };
-    let result = if subscribe {
-        subscribe_to(&inbound.socket, &inbound.session, kind, &symbols)
-    } else {
-        unsubscribe_from(&inbound.socket, &inbound.session, kind, &symbols)
-    };
-    match result {
-        Ok(rooms) => inbound.ok(
-            ack,
-            &RoomsAck {
-                ok: true,
-                rooms: &rooms,
-            },
-        ),
-        Err(message) => inbound.fail(ack, &message),
-    }
-}
-
-/// Joins the rooms of `symbols`; returns them, or why nothing was joined.
-fn subscribe_to<A: Adapter>(
-    socket: &SocketRef<A>,
-    session: &Session,
-    kind: Kind,
-    symbols: &[String],
-) -> Result<Vec<String>, String> {
-    let max = session.realtime.max_subscriptions;
+/// Joins the rooms of the payload's symbols; acks them, or why nothing was joined.
+pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, MarketError> {
+    let symbols = symbols_of(call)?;
+    let max = call.services.max_subscriptions;
+    let session = &call.session;
     let mut subs = session.subscriptions();
-    let new: Vec<&String> = symbols
-        .iter()
-        .filter(|s| !kind.held(&mut subs).contains(*s))
-        .collect();
+    let held = feed.held(&mut subs);
+    let new: Vec<&Symbol> = symbols.iter().filter(|s| !held.contains(s.as_str())).collect();
     if subs.total() + new.len() > max {
-        return Err(format!(
-            "subscription limit reached: a socket may hold {max} price and trades rooms together (holds {})",
-            subs.total()
-        ));
+        return Err(MarketError::LimitReached {
+            max,
+            holds: subs.total(),
+        });
     }
-    let rooms: Vec<String> = symbols.iter().map(|s| kind.room(s)).collect();
-    socket.join(rooms.clone());
+    let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
+    call.socket.join(rooms.clone());
     if !new.is_empty() {
-        let held = kind.held(&mut subs);
-        held.extend(new.into_iter().cloned());
-        if kind == Kind::Price {
-            regroup(socket, session, &mut subs);
+        feed.held(&mut subs)
+            .extend(new.into_iter().map(|s| s.as_str().to_owned()));
+        if feed == Feed::Price {
+            regroup(&call.socket, session, &mut subs);
         }
     }
-    Ok(rooms)
+    Ok(RoomsAck { ok: true, rooms })
 }
 
-/// Leaves the rooms of `symbols`; returns them.
-fn unsubscribe_from<A: Adapter>(
-    socket: &SocketRef<A>,
-    session: &Session,
-    kind: Kind,
-    symbols: &[String],
-) -> Result<Vec<String>, String> {
+/// Leaves the rooms of the payload's symbols; acks them.
+pub fn unsubscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, MarketError> {
+    let symbols = symbols_of(call)?;
+    let session = &call.session;
     let mut subs = session.subscriptions();
-    let rooms: Vec<String> = symbols.iter().map(|s| kind.room(s)).collect();
-    socket.leave(rooms.clone());
-    let held = kind.held(&mut subs);
+    let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
+    call.socket.leave(rooms.clone());
+    let held = feed.held(&mut subs);
     let before = held.len();
-    held.retain(|s| !symbols.contains(s));
-    if kind == Kind::Price && held.len() != before {
-        regroup(socket, session, &mut subs);
+    for symbol in &symbols {
+        held.remove(symbol.as_str());
     }
-    Ok(rooms)
+    if feed == Feed::Price && held.len() != before {
+        regroup(&call.socket, session, &mut subs);
+    }
+    Ok(RoomsAck { ok: true, rooms })
 }
 
 /// Moves the socket to the batch room of its (changed) price set.
-fn regroup<A: Adapter>(socket: &SocketRef<A>, session: &Session, subs: &mut Subscriptions) {
+fn regroup(socket: &SocketRef, session: &Session, subs: &mut Subscriptions) {
     let old = subs.price_group;
     let new = session
-        .realtime
+        .services()
         .price_groups
         .reassign(old, subs.price_slice, &subs.prices);
     if let Some(old) = old {
-        socket.leave(group_room(old));
+        socket.leave(batch_room(old));
     }
     if let Some(new) = new {
-        socket.join(group_room(new));
+        socket.join(batch_room(new));
     }
     subs.price_group = new;
 }
@@ -156,7 +118,7 @@ pub fn forget_subscriptions(session: &Session) {
     let mut subs = session.subscriptions();
     if let Some(group) = subs.price_group.take() {
         session
-            .realtime
+            .services()
             .price_groups
             .reassign(Some(group), subs.price_slice, &BTreeSet::new());
     }

@@ -1,30 +1,29 @@
-//! Socket.IO namespace `/`: the connect middleware, one session per socket,
-//! and the event handlers by feature.
+//! The socket side, namespace `/`: the connect middleware, one session per
+//! socket, the ordered wrapper every event goes through, and the handlers by
+//! feature (`auth`, `markets`, `chat`).
 
-pub mod admin;
-pub mod batch_sink;
-pub mod chat;
-pub mod events;
-pub mod inbound;
-pub mod markets;
-pub mod rate_limit;
-pub mod session;
+mod auth;
+mod chat;
+mod markets;
+mod ordered;
+mod sequencer;
+mod session;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use serde_json::Value;
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide_core::adapter::DefinedAdapter;
 
-use crate::auth;
 use crate::auth::token::TokenVerifier;
+use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
 use crate::metrics::Metrics;
-use inbound::Inbound;
-use rate_limit::RateLimitRules;
+use crate::protocol::{ClientEvent, PingAck};
+use crate::rate_limit::RateLimitRules;
+use ordered::{Answer, Call, Turn};
 use session::Session;
 
 /// What every socket handler shares.
@@ -34,67 +33,66 @@ pub struct Realtime {
     pub metrics: Arc<Metrics>,
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,
-    pub chat: Arc<crate::chat::Chat>,
+    pub chat: Arc<Chat>,
 }
 
-/// Registers namespace `/` on `io`; the adapter's init result (a future to
-/// await for remote adapters) is the caller's to handle.
+/// Registers namespace `/` on `io`.
 ///
 /// Everything a socket needs is set up in the connect middleware, not in the
 /// connect handler: socketioxide awaits middleware before it sends the CONNECT
 /// packet but spawns the handler after, so handlers registered there could
 /// miss a client's first events.
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, realtime: Arc<Realtime>) -> A::InitRes {
-    let handshake = move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
+pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
+    let handshake = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let realtime = realtime.clone();
         async move {
-            auth::socket::check_handshake(&s, auth.ok(), realtime)?;
-            attach(&s);
-            Ok::<(), auth::socket::AuthenticationFailed>(())
+            let session = auth::check_handshake(&s, auth.ok(), realtime)?;
+            attach(&s, session);
+            Ok::<(), auth::AuthenticationFailed>(())
         }
     };
-    io.ns("/", on_connect::<A>.with(handshake))
+    io.ns("/", on_connect.with(handshake));
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+async fn on_connect(socket: SocketRef) {
     tracing::debug!(sid = %socket.id, "connected");
 }
 
-/// Joins the identity's rooms and registers every event handler.
-fn attach<A: Adapter>(socket: &SocketRef<A>) {
-    if let Some(identity) = socket.extensions.get::<Arc<Session>>().and_then(|s| s.identity()) {
-        auth::socket::join_identity_rooms(socket, &identity);
+/// Installs the session, joins the identity's rooms, and registers the one
+/// event handler (every event goes through it, see `ordered`).
+fn attach(socket: &SocketRef, session: Session) {
+    if let Some(identity) = session.identity() {
+        auth::join_identity_rooms(socket, &identity);
     }
-    socket.on(events::AUTHENTICATE, auth::socket::on_authenticate::<A>);
-    socket.on(events::SUBSCRIBE_PRICE, markets::on_subscribe_price::<A>);
-    socket.on(events::UNSUBSCRIBE_PRICE, markets::on_unsubscribe_price::<A>);
-    socket.on(events::SUBSCRIBE_TRADES, markets::on_subscribe_trades::<A>);
-    socket.on(events::UNSUBSCRIBE_TRADES, markets::on_unsubscribe_trades::<A>);
-    socket.on(events::CHAT_JOIN, chat::on_join::<A>);
-    socket.on(events::CHAT_SEND, chat::on_send::<A>);
-    socket.on(events::CHAT_READ, chat::on_read::<A>);
-    socket.on(events::CHAT_HISTORY, chat::on_history::<A>);
-    socket.on(events::CHAT_LEAVE, chat::on_leave::<A>);
-    socket.on(events::PING, on_ping::<A>);
-    socket.on_fallback(on_unknown_event::<A>);
-    socket.on_disconnect(on_disconnect::<A>);
+    socket.extensions.insert(Arc::new(session));
+    socket.on_fallback(ordered::on_event);
+    socket.on_disconnect(on_disconnect);
 }
 
-async fn on_ping<A: Adapter>(inbound: Inbound<A>, ack: AckSender<A>) {
-    inbound.turn().await;
-    inbound.ok(
-        ack,
-        &serde_json::json!({ "ok": true, "ts": crate::clock::unix_millis() }),
-    );
+/// Routes one event, in its turn, to its feature's handler.
+async fn route(call: Call, turn: &Turn, answer: Answer) {
+    let Some(event) = ClientEvent::from_name(answer.event()) else {
+        let message = format!("unknown event {:?}", answer.event());
+        return answer.fail(&message);
+    };
+    match event {
+        ClientEvent::Ping => answer.send(Ok::<_, Infallible>(PingAck::now())),
+        ClientEvent::Authenticate => answer.send(auth::authenticate(&call, turn)),
+        ClientEvent::SubscribePrice => answer.send(markets::subscribe(&call, turn, markets::Feed::Price)),
+        ClientEvent::UnsubscribePrice => answer.send(markets::unsubscribe(&call, turn, markets::Feed::Price)),
+        ClientEvent::SubscribeTrades => answer.send(markets::subscribe(&call, turn, markets::Feed::Trades)),
+        ClientEvent::UnsubscribeTrades => {
+            answer.send(markets::unsubscribe(&call, turn, markets::Feed::Trades))
+        }
+        ClientEvent::ChatJoin => answer.send(chat::join(&call, turn).await),
+        ClientEvent::ChatSend => answer.send(chat::send(&call, turn).await),
+        ClientEvent::ChatRead => answer.send(chat::read(&call, turn).await),
+        ClientEvent::ChatHistory => answer.send(chat::history(&call, turn).await),
+        ClientEvent::ChatLeave => answer.send(chat::leave(&call, turn)),
+    }
 }
 
-async fn on_unknown_event<A: Adapter>(inbound: Inbound<A>, ack: AckSender<A>) {
-    inbound.turn().await;
-    let message = format!("unknown event {:?}", inbound.event);
-    inbound.fail(ack, &message);
-}
-
-async fn on_disconnect<A: Adapter>(socket: SocketRef<A>) {
+async fn on_disconnect(socket: SocketRef) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
     }

@@ -86,7 +86,7 @@ async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> Option<String
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
     let app = crate::helpers::spawn_app_with(|c| {
-        c.cors_origin = vec!["https://app.example".into(), "https://admin.example".into()]
+        c.cors_origin = "https://app.example,https://admin.example".parse().unwrap()
     })
     .await;
     assert_eq!(

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::groups::{GroupId, PriceGroups};
 use crate::clock;
-use crate::market::groups::{GroupId, PriceGroups};
 
 /// Slices are at least this far apart (and at most `MAX_SLICES` per window).
 const MIN_SLICE_SPACING: Duration = Duration::from_millis(5);

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::market::feed::Feed;
 use crate::market::publish::{Emit, Price, Trade};
+use crate::protocol::USER_ROOM_PREFIX;
 
 pub const SYMBOLS: &[(&str, f64)] = &[
     ("BTC-USD", 64000.0),
@@ -33,7 +33,7 @@ pub const SYMBOLS: &[(&str, f64)] = &[
 /// Price ticks per second (each tick moves a few symbols).
 const TICKS_PER_SEC: u64 = 5;
 
-pub fn spawn<A: Adapter>(feed: Feed<A>, io: SocketIo<A>, shutdown: CancellationToken) -> JoinHandle<()> {
+pub fn spawn(feed: Feed, io: SocketIo, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut prices: Vec<f64> = SYMBOLS.iter().map(|(_, p)| *p).collect();
         let mut ticker = crate::clock::ticker(Duration::from_millis(1000 / TICKS_PER_SEC));
@@ -52,7 +52,7 @@ pub fn spawn<A: Adapter>(feed: Feed<A>, io: SocketIo<A>, shutdown: CancellationT
                     .await
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|r| r.starts_with("user:"))
+                    .filter(|r| r.starts_with(USER_ROOM_PREFIX))
                     .map(|r| r.to_string())
                     .collect();
                 if !rooms.is_empty() {

@@ -1,24 +1,42 @@
-//! HTTP bearer checks: the publish API's key (`Publisher`, compared in
-//! constant time) and user JWTs (`User`). Missing or wrong is 401.
+//! HTTP bearer checks as extractors, generic over the router's state: the
+//! publish API's key (`Publisher`, compared in constant time) and user JWTs
+//! (`User`). Missing or wrong is 401 `{ error }` with `WWW-Authenticate: Bearer`.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use socketioxide::adapter::Adapter;
+use metrics::Counter;
 
-use super::token::Identity;
-use crate::http::AppState;
-use crate::http::error::ApiError;
+use super::error::ApiError;
+use crate::auth::token::{Identity, TokenVerifier};
+use crate::config::Secret;
+
+/// The publish API key in force.
+#[derive(Clone)]
+pub struct PublishKey(pub Arc<Secret>);
+
+/// What checking a user token needs: the verifier, and the failure counter.
+#[derive(Clone)]
+pub struct UserTokens {
+    pub verifier: TokenVerifier,
+    pub failures: Counter,
+}
 
 /// Proof that a request carried the publish key.
 pub struct Publisher;
 
-impl<A: Adapter> FromRequestParts<AppState<A>> for Publisher {
+impl<S: Send + Sync> FromRequestParts<S> for Publisher
+where
+    PublishKey: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState<A>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PublishKey(key) = PublishKey::from_ref(state);
         let presented = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer publish key"))?;
-        if constant_time_eq(presented.as_bytes(), state.publish_key.expose().as_bytes()) {
+        if constant_time_eq(presented.as_bytes(), key.expose().as_bytes()) {
             Ok(Publisher)
         } else {
             Err(ApiError::Unauthorized("wrong publish key"))
@@ -29,15 +47,19 @@ impl<A: Adapter> FromRequestParts<AppState<A>> for Publisher {
 /// The user of a request that carried a valid user JWT as bearer.
 pub struct User(pub Identity);
 
-impl<A: Adapter> FromRequestParts<AppState<A>> for User {
+impl<S: Send + Sync> FromRequestParts<S> for User
+where
+    UserTokens: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState<A>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let tokens = UserTokens::from_ref(state);
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer user token"))?;
-        match state.tokens.verify(token) {
+        match tokens.verifier.verify(token) {
             Ok(identity) => Ok(User(identity)),
             Err(_) => {
-                state.metrics.auth_failures.increment(1);
+                tokens.failures.increment(1);
                 Err(ApiError::Unauthorized("invalid or expired user token"))
             }
         }
@@ -45,7 +67,7 @@ impl<A: Adapter> FromRequestParts<AppState<A>> for User {
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
+fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

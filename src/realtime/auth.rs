@@ -2,38 +2,33 @@
 //! `authenticate` event. An authenticated socket is in `user:<sub>`, an admin
 //! also in `admin`.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use serde_json::Value;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::SocketRef;
 
-use super::token::{Identity, TokenError};
-use crate::realtime::Realtime;
-use crate::realtime::events::{
-    AUTHENTICATED, Authenticated, AuthenticatedAck, ErrorAck, UNAUTHORIZED, Unauthorized,
+use super::Realtime;
+use super::ordered::{Call, Turn};
+use super::session::Session;
+use crate::auth::token::{Identity, TokenError};
+use crate::protocol::{
+    ADMIN_ROOM, AUTHENTICATED, AUTHENTICATION_FAILED, AuthenticateAck, Authenticated, UNAUTHORIZED,
+    Unauthorized, user_room,
 };
-use crate::realtime::inbound::Inbound;
-use crate::realtime::session::Session;
-
-pub const ADMIN_ROOM: &str = "admin";
-
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
-}
 
 /// The handshake refusal; its text is what `socket.io-client` shows as `err.message`.
 #[derive(Debug, thiserror::Error)]
-#[error("Authentication failed")]
+#[error("{AUTHENTICATION_FAILED}")]
 pub struct AuthenticationFailed;
 
 /// Connect middleware: `auth.token` valid → authenticated; absent → anonymous;
-/// present but bad or expired → refused. Installs the socket's session.
-pub fn check_handshake<A: Adapter>(
-    socket: &SocketRef<A>,
+/// present but bad or expired → refused. Returns the socket's session.
+pub fn check_handshake(
+    socket: &SocketRef,
     auth: Option<Value>,
     realtime: Arc<Realtime>,
-) -> Result<(), AuthenticationFailed> {
+) -> Result<Session, AuthenticationFailed> {
     let token = auth
         .as_ref()
         .and_then(|a| a.get("token"))
@@ -54,20 +49,17 @@ pub fn check_handshake<A: Adapter>(
             return Err(AuthenticationFailed);
         }
     };
-    socket
-        .extensions
-        .insert(Arc::new(Session::new(realtime, identity)));
-    Ok(())
+    Ok(Session::new(realtime, identity))
 }
 
-pub fn join_identity_rooms<A: Adapter>(socket: &SocketRef<A>, identity: &Identity) {
+pub fn join_identity_rooms(socket: &SocketRef, identity: &Identity) {
     socket.join(user_room(&identity.user_id));
     if identity.is_admin {
         socket.join(ADMIN_ROOM);
     }
 }
 
-fn leave_identity_rooms<A: Adapter>(socket: &SocketRef<A>, identity: &Identity) {
+fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
     socket.leave(user_room(&identity.user_id));
     if identity.is_admin {
         socket.leave(ADMIN_ROOM);
@@ -75,57 +67,50 @@ fn leave_identity_rooms<A: Adapter>(socket: &SocketRef<A>, identity: &Identity) 
 }
 
 /// `authenticate` with a token string (or `{ token }`). Success replaces the
-/// socket's identity; failure leaves the socket connected as anonymous.
-pub async fn on_authenticate<A: Adapter>(
-    inbound: Inbound<A>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender<A>,
-) {
-    inbound.turn().await;
-    let token = match &payload {
+/// socket's identity; failure leaves the socket connected as anonymous. Both
+/// also emit an event (`authenticated` / `unauthorized`); the ack says the same.
+pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infallible> {
+    let token = match &call.payload {
         Ok(Value::String(token)) => Some(token.as_str()),
         Ok(Value::Object(map)) => map.get("token").and_then(Value::as_str),
         _ => None,
     };
     let verified = match token {
-        Some(token) => inbound.session.realtime.tokens.verify(token),
+        Some(token) => call.services.tokens.verify(token),
         None => Err(TokenError::Invalid),
     };
-    let socket = &inbound.socket;
-    let session = &inbound.session;
+    let socket = &call.socket;
+    let session = &call.session;
     match verified {
         Ok(identity) => {
             if let Some(previous) = session.set_identity(Some(identity.clone())) {
                 leave_identity_rooms(socket, &previous);
             }
             join_identity_rooms(socket, &identity);
-            tracing::info!(sid = %socket.id, user = %identity.user_id, "authenticated");
+            tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,
                 &Authenticated {
                     user_id: &identity.user_id,
                 },
             );
-            inbound.ok(
-                ack,
-                &AuthenticatedAck {
-                    ok: true,
-                    user_id: &identity.user_id,
-                },
-            );
+            Ok(AuthenticateAck::Ok {
+                ok: true,
+                user_id: identity.user_id,
+            })
         }
         Err(reason) => {
-            session.realtime.metrics.auth_failures.increment(1);
+            call.services.metrics.auth_failures.increment(1);
             if let Some(previous) = session.set_identity(None) {
                 leave_identity_rooms(socket, &previous);
             }
             let message = match (token, reason) {
-                (None, _) => "Authentication failed: expected a token string".to_owned(),
-                (Some(_), reason) => format!("Authentication failed: {reason}"),
+                (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),
+                (Some(_), reason) => format!("{AUTHENTICATION_FAILED}: {reason}"),
             };
             tracing::info!(sid = %socket.id, %message, "authenticate refused");
             let _ = socket.emit(UNAUTHORIZED, &Unauthorized { message: &message });
-            inbound.ok(ack, &ErrorAck { error: &message });
+            Ok(AuthenticateAck::Refused { error: message })
         }
     }
 }

@@ -6,24 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 
-use super::events::PRICE_BATCH;
-use crate::batcher::BatchSink;
-use crate::market::groups::{GroupId, group_room};
+use super::batcher::BatchSink;
+use super::groups::GroupId;
 use crate::metrics::Metrics;
+use crate::protocol::{PRICE_BATCH, batch_room};
 
-pub struct SocketBatchSink<A: Adapter> {
-    pub io: SocketIo<A>,
+pub struct SocketBatchSink {
+    pub io: SocketIo,
     pub metrics: Arc<Metrics>,
 }
 
-impl<A: Adapter> BatchSink for SocketBatchSink<A> {
+impl BatchSink for SocketBatchSink {
     async fn send(&self, group: GroupId, items: &[(&str, f64)]) {
         let sent = self
             .io
             .local()
-            .to(group_room(group))
+            .to(batch_room(group))
             .emit(PRICE_BATCH, items)
             .await;
         self.metrics.record_broadcast(PRICE_BATCH, sent);

@@ -1,27 +1,67 @@
 //! `GET /ws/chat?sessionId=<roomId>&token=<jwt>`: chat for clients without
-//! Socket.IO (CONTRACT §6). The token is checked before the upgrade (401).
+//! Socket.IO (CONTRACT §6), members of the same rooms as Socket.IO clients. The token is checked before the upgrade (401).
 //! JSON text frames in: `{type:"message", content, clientMsgId?, messageType?}`,
 //! `{type:"read", messageId}`, `{type:"ping"}`; out: `{type:"message", data}`,
 //! `{type:"read", data}`, `{type:"pong"}`, `{type:"error", message}`.
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::adapter::Adapter;
+use tokio_util::sync::CancellationToken;
 
-use super::AppState;
-use super::error::ApiError;
-use crate::auth::token::Identity;
-use crate::chat::{ChatError, draft_of, message_id_of, valid_room_id};
-use crate::realtime::events::{CHAT_READ, CHAT_SEND};
-use crate::realtime::rate_limit::SocketLimiter;
+use super::Chat;
+use super::error::ChatError;
+use super::input::{Draft, RoomId, required_message_id};
+use super::plain_hub::PlainHub;
+use crate::auth::token::{Identity, TokenVerifier};
+use crate::metrics::Metrics;
+use crate::protocol::{CHAT_READ, CHAT_SEND};
+use crate::rate_limit::{RateLimitRules, SocketLimiter};
 
-pub fn router<A: Adapter>() -> Router<AppState<A>> {
-    Router::new().route("/ws/chat", get(upgrade::<A>))
+/// What the plain WebSocket endpoint needs.
+#[derive(Clone)]
+pub struct PlainWs {
+    pub tokens: TokenVerifier,
+    pub chat: Arc<Chat>,
+    pub hub: Arc<PlainHub>,
+    pub metrics: Arc<Metrics>,
+    pub rate_limits: Arc<RateLimitRules>,
+    /// Largest message, bytes.
+    pub max_payload: usize,
+    /// Fires at shutdown: connections close with 1001.
+    pub shutdown: CancellationToken,
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PlainWs: FromRef<S>,
+{
+    Router::new().route("/ws/chat", get(upgrade))
+}
+
+/// Why an upgrade was refused: `{ error }` with 401 or 400.
+#[derive(Debug)]
+enum Refused {
+    Unauthorized(&'static str),
+    BadRequest(String),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Refused::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_owned()),
+            Refused::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+        };
+        (status, Json(json!({ "error": message }))).into_response()
+    }
 }
 
 #[derive(Deserialize)]
@@ -31,20 +71,23 @@ struct Params {
     token: Option<String>,
 }
 
-async fn upgrade<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn upgrade(
+    State(state): State<PlainWs>,
     Query(params): Query<Params>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let token = params.token.ok_or(ApiError::Unauthorized("missing token"))?;
+) -> Result<Response, Refused> {
+    let token = params.token.ok_or(Refused::Unauthorized("missing token"))?;
     let identity = state.tokens.verify(&token).map_err(|_| {
         state.metrics.auth_failures.increment(1);
-        ApiError::Unauthorized("invalid or expired token")
+        Refused::Unauthorized("invalid or expired token")
     })?;
-    let room_id = params.session_id.filter(|r| valid_room_id(r)).ok_or_else(|| {
-        ApiError::BadRequest("sessionId must be 1-64 characters of A-Z a-z 0-9 . _ - :".into())
-    })?;
-    let ws = ws.map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
+    let room_id = params
+        .session_id
+        .and_then(|r| RoomId::parse(&r).ok())
+        .ok_or_else(|| {
+            Refused::BadRequest("sessionId must be 1-64 characters of A-Z a-z 0-9 . _ - :".into())
+        })?;
+    let ws = ws.map_err(|e| Refused::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
     Ok(ws
         .max_message_size(state.max_payload)
         .max_frame_size(state.max_payload)
@@ -52,10 +95,10 @@ async fn upgrade<A: Adapter>(
         .into_response())
 }
 
-async fn serve<A: Adapter>(mut socket: WebSocket, state: AppState<A>, user: Identity, room_id: String) {
-    let (member, mut outbox) = state.plain.join(&room_id);
+async fn serve(mut socket: WebSocket, state: PlainWs, user: Identity, room_id: RoomId) {
+    let (member, mut outbox) = state.hub.join(room_id.as_str());
     let limiter = SocketLimiter::new(state.rate_limits.clone());
-    tracing::debug!(room = %room_id, user = %user.user_id, "plain chat client joined");
+    tracing::debug!(room = %room_id, user = ?user.user_id, "plain chat client joined");
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -88,7 +131,7 @@ async fn serve<A: Adapter>(mut socket: WebSocket, state: AppState<A>, user: Iden
             }
         }
     }
-    state.plain.leave(&room_id, member);
+    state.hub.leave(room_id.as_str(), member);
 }
 
 fn error_frame(message: &str) -> Value {
@@ -96,11 +139,11 @@ fn error_frame(message: &str) -> Value {
 }
 
 /// Handles one text frame; returns the direct reply, if any.
-async fn handle<A: Adapter>(
-    state: &AppState<A>,
+async fn handle(
+    state: &PlainWs,
     limiter: &SocketLimiter,
     user: &Identity,
-    room_id: &str,
+    room_id: &RoomId,
     text: &str,
 ) -> Option<Value> {
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
@@ -123,11 +166,10 @@ async fn handle<A: Adapter>(
     }
     let result: Result<(), ChatError> = async {
         if kind == "message" {
-            let draft = draft_of(&frame, "content", "messageType")?;
+            let draft = Draft::from_plain_frame(&frame)?;
             state.chat.send(&user.user_id, room_id, draft).await?;
         } else {
-            let id = message_id_of(&frame, "messageId")?
-                .ok_or_else(|| ChatError::Invalid("missing messageId".into()))?;
+            let id = required_message_id(&frame, "messageId")?;
             state.chat.read(&user.user_id, room_id, &id).await?;
         }
         Ok(())

@@ -1,21 +1,24 @@
 //! `GET /api/v1/demo/token?sub=&role=`: a short-lived user token, for the
 //! console in `--demo` mode only. Not routed at all otherwise.
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use socketioxide::adapter::Adapter;
 
-use super::AppState;
-use super::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::UserTokens;
 
 /// Lifetime of a demo token.
 pub const DEMO_TOKEN_TTL_SECS: u64 = 15 * 60;
 
-pub fn router<A: Adapter>() -> Router<AppState<A>> {
-    Router::new().route("/api/v1/demo/token", get(token::<A>))
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    UserTokens: FromRef<S>,
+{
+    Router::new().route("/api/v1/demo/token", get(token))
 }
 
 #[derive(Deserialize)]
@@ -24,8 +27,8 @@ struct Params {
     role: Option<String>,
 }
 
-async fn token<A: Adapter>(
-    State(state): State<AppState<A>>,
+async fn token(
+    State(tokens): State<UserTokens>,
     Query(params): Query<Params>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let sub = params.sub.unwrap_or_else(|| "demo-user".to_owned());
@@ -37,8 +40,8 @@ async fn token<A: Adapter>(
         Some("admin") => Some("admin"),
         Some(_) => return Err(ApiError::BadRequest("role must be admin or absent".into())),
     };
-    tracing::warn!(user = %sub, ?role, "DEMO MODE: issued a dev token to whoever asked");
-    let token = state.tokens.mint(&sub, role, DEMO_TOKEN_TTL_SECS);
+    tracing::warn!(user = ?sub, ?role, "DEMO MODE: issued a dev token to whoever asked");
+    let token = tokens.verifier.mint(&sub, role, DEMO_TOKEN_TTL_SECS);
     Ok(Json(
         json!({ "token": token, "userId": sub, "expiresIn": DEMO_TOKEN_TTL_SECS }),
     ))

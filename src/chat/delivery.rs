@@ -3,20 +3,18 @@
 
 use std::sync::Arc;
 
-use futures_util::future::{BoxFuture, FutureExt};
 use serde_json::json;
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 
 use super::backlog::{ChatBacklog, Outcome};
+use super::out::ChatOut;
 use super::plain_hub::PlainHub;
-use super::{ChatDelivery, ChatOut, chat_room};
 use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
-use crate::realtime::events::{CHAT_MESSAGE, CHAT_READ};
+use crate::protocol::{CHAT_MESSAGE, CHAT_READ, chat_room};
 
-pub struct ChatBus<A: Adapter> {
-    pub io: SocketIo<A>,
+pub struct ChatBus {
+    pub io: SocketIo,
     pub plain: Arc<PlainHub>,
     pub fanout: Option<Fanout>,
     pub metrics: Arc<Metrics>,
@@ -24,7 +22,7 @@ pub struct ChatBus<A: Adapter> {
     pub backlog: Arc<ChatBacklog>,
 }
 
-impl<A: Adapter> ChatBus<A> {
+impl ChatBus {
     /// Delivers to this node's members only.
     pub async fn deliver_local(&self, out: &ChatOut) {
         let room_id = out.room_id();
@@ -49,14 +47,12 @@ impl<A: Adapter> ChatBus<A> {
     }
 }
 
-impl<A: Adapter> ChatDelivery for ChatBus<A> {
-    fn deliver(&self, out: ChatOut) -> BoxFuture<'_, ()> {
-        async move {
-            self.deliver_local(&out).await;
-            if let Some(fanout) = &self.fanout {
-                fanout.send(Kind::Chat, &out);
-            }
+impl ChatBus {
+    /// Delivers to this node's members, then to the other nodes'.
+    pub async fn deliver(&self, out: ChatOut) {
+        self.deliver_local(&out).await;
+        if let Some(fanout) = &self.fanout {
+            fanout.send(Kind::Chat, &out);
         }
-        .boxed()
     }
 }

@@ -1,0 +1,15 @@
+//! The chat boundary's one error; every entry point maps it to its transport.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("authentication required")]
+    AuthRequired,
+    #[error("join the room first (chat:join)")]
+    NotJoined,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,85 @@
+//! Local delivery of what arrives from other nodes and from services over
+//! Redis: each envelope kind goes to the one feature that delivers it to this
+//! node's clients. The cluster layer sees only the [`Dispatcher`] trait.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::{BoxFuture, FutureExt};
+use serde_json::Value;
+use socketioxide::SocketIo;
+
+use crate::chat::delivery::ChatBus;
+use crate::chat::out::ChatOut;
+use crate::clock;
+use crate::cluster::consumers::{Arrival, Dispatcher};
+use crate::cluster::fanout::Kind;
+use crate::market::feed::Feed;
+use crate::market::publish::{parse_emits, parse_prices, parse_trades};
+use crate::metrics::Metrics;
+use crate::node::admin_feed;
+use crate::protocol::{Bridged, NodeMetrics};
+
+/// Delivers arrivals to this node's sockets and plain WebSocket clients.
+pub struct LocalDelivery {
+    pub io: SocketIo,
+    pub feed: Feed,
+    pub chat: Arc<ChatBus>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Dispatcher for LocalDelivery {
+    fn dispatch<'a>(&'a self, arrival: Arrival<'a>) -> BoxFuture<'a, Result<(), String>> {
+        async move {
+            match arrival {
+                Arrival::Items { kind, items } => self.items(kind, items).await,
+                Arrival::Bridged { bridge, payload } => {
+                    let data = serde_json::from_slice(payload)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
+                    let message = Bridged {
+                        kind: &bridge.channel,
+                        data,
+                        timestamp: clock::unix_millis(),
+                    };
+                    let local = self.io.local();
+                    let sent = match &bridge.room {
+                        Some(room) => local.to(room.clone()).emit(&bridge.channel, &message).await,
+                        None => local.emit(&bridge.channel, &message).await,
+                    };
+                    self.metrics.record_broadcast(&bridge.channel, sent);
+                    Ok(())
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+impl LocalDelivery {
+    async fn items(&self, kind: Kind, items: &[u8]) -> Result<(), String> {
+        match kind {
+            Kind::Prices => {
+                let received = Instant::now();
+                let prices = parse_prices(json(items)?, clock::unix_millis())?;
+                self.feed.deliver_prices(&prices, received).await;
+            }
+            Kind::Trades => self.feed.deliver_trades(&parse_trades(json(items)?)?).await,
+            Kind::Emits => self.feed.deliver_emits(&parse_emits(json(items)?)?).await,
+            Kind::Chat => {
+                let out: ChatOut = serde_json::from_slice(items).map_err(|e| e.to_string())?;
+                self.chat.deliver_local(&out).await;
+            }
+            Kind::Metrics => {
+                let figures: Vec<NodeMetrics> = serde_json::from_slice(items).map_err(|e| e.to_string())?;
+                for figures in &figures {
+                    admin_feed::deliver_local(&self.io, &self.metrics, figures).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json(payload: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(payload).map_err(|e| format!("malformed JSON: {e}"))
+}
