@@ -62,7 +62,6 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     tokens: TokenVerifier,
-    publish_key: Secret,
     readiness: Arc<Readiness>,
     tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -165,7 +164,6 @@ impl Application {
             local_addr,
             router: wired.router,
             tokens: secrets.tokens,
-            publish_key: secrets.publish_key,
             readiness: wired.readiness,
             tasks_shutdown,
             tasks: wired.tasks,
@@ -175,11 +173,6 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-
-    /// The publish API key in force (generated when not configured).
-    pub fn publish_key(&self) -> &Secret {
-        &self.publish_key
     }
 
     /// The user token verifier in force (tests and the demo mint tokens with it).

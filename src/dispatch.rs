@@ -60,11 +60,17 @@ impl LocalDelivery {
         match kind {
             Kind::Prices => {
                 let received = Instant::now();
-                let prices = parse_prices(json(items)?, clock::unix_millis())?;
+                let prices = parse_prices(json(items)?, clock::unix_millis()).map_err(|e| e.0)?;
                 self.feed.deliver_prices(&prices, received).await;
             }
-            Kind::Trades => self.feed.deliver_trades(&parse_trades(json(items)?)?).await,
-            Kind::Emits => self.feed.deliver_emits(&parse_emits(json(items)?)?).await,
+            Kind::Trades => {
+                let trades = parse_trades(json(items)?).map_err(|e| e.0)?;
+                self.feed.deliver_trades(&trades).await
+            }
+            Kind::Emits => {
+                let emits = parse_emits(json(items)?).map_err(|e| e.0)?;
+                self.feed.deliver_emits(&emits).await
+            }
             Kind::Chat => {
                 let out: ChatOut = serde_json::from_slice(items).map_err(|e| e.to_string())?;
                 self.chat.deliver_local(&out).await;

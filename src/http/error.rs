@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::chat::ChatError;
+use crate::market::publish::InvalidItems;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,6 +32,12 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+}
+
+impl From<InvalidItems> for ApiError {
+    fn from(e: InvalidItems) -> Self {
+        ApiError::BadRequest(e.0)
     }
 }
 

@@ -44,7 +44,7 @@ async fn publish_prices(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
-    let prices = parse_prices(body, crate::clock::unix_millis()).map_err(ApiError::BadRequest)?;
+    let prices = parse_prices(body, crate::clock::unix_millis())?;
     state.feed.prices(&prices, received).await;
     Ok(accepted(&state, "price", prices.len()).await)
 }
@@ -54,7 +54,7 @@ async fn publish_trades(
     _: Publisher,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let trades = parse_trades(body).map_err(ApiError::BadRequest)?;
+    let trades = parse_trades(body)?;
     state.feed.trades(&trades).await;
     Ok(accepted(&state, "trade", trades.len()).await)
 }
@@ -64,7 +64,7 @@ async fn publish_emits(
     _: Publisher,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let emits = parse_emits(body).map_err(ApiError::BadRequest)?;
+    let emits = parse_emits(body)?;
     state.feed.emits(&emits).await;
     Ok(accepted(&state, "emit", emits.len()).await)
 }

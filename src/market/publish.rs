@@ -36,16 +36,27 @@ pub struct Emit {
     pub data: Value,
 }
 
+/// Why a publish body (HTTP, Redis channel or envelope) was refused; the
+/// message says which item and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidItems(pub String);
+
 /// An object or an array of objects: each parsed by `parse_item`, all or nothing.
-fn parse_all<T>(body: Value, parse_item: impl Fn(Value) -> Result<T, String>) -> Result<Vec<T>, String> {
+fn parse_all<T>(
+    body: Value,
+    parse_item: impl Fn(Value) -> Result<T, String>,
+) -> Result<Vec<T>, InvalidItems> {
     match body {
-        Value::Array(items) if items.is_empty() => Err("empty array: nothing to publish".into()),
+        Value::Array(items) if items.is_empty() => {
+            Err(InvalidItems("empty array: nothing to publish".into()))
+        }
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| parse_item(item).map_err(|e| format!("item {i}: {e}")))
+            .map(|(i, item)| parse_item(item).map_err(|e| InvalidItems(format!("item {i}: {e}"))))
             .collect(),
-        item => parse_item(item).map(|one| vec![one]),
+        item => parse_item(item).map(|one| vec![one]).map_err(InvalidItems),
     }
 }
 
@@ -66,7 +77,7 @@ fn symbol_of(map: &Map<String, Value>) -> Result<String, String> {
 }
 
 /// Prices: `{symbol, price, ts?}` or an array of them. `now_ms` stands in for a missing `ts`.
-pub fn parse_prices(body: Value, now_ms: u64) -> Result<Vec<Price>, String> {
+pub fn parse_prices(body: Value, now_ms: u64) -> Result<Vec<Price>, InvalidItems> {
     parse_all(body, |item| {
         let map = object(item)?;
         let symbol = symbol_of(&map)?;
@@ -87,7 +98,7 @@ pub fn parse_prices(body: Value, now_ms: u64) -> Result<Vec<Price>, String> {
 }
 
 /// Trades: a trade object with a `symbol`, or an array of them.
-pub fn parse_trades(body: Value) -> Result<Vec<Trade>, String> {
+pub fn parse_trades(body: Value) -> Result<Vec<Trade>, InvalidItems> {
     parse_all(body, |item| {
         let body = object(item)?;
         Ok(Trade {
@@ -98,7 +109,7 @@ pub fn parse_trades(body: Value) -> Result<Vec<Trade>, String> {
 }
 
 /// Emits: `{rooms: [..] | room, event, data}` or an array of them.
-pub fn parse_emits(body: Value) -> Result<Vec<Emit>, String> {
+pub fn parse_emits(body: Value) -> Result<Vec<Emit>, InvalidItems> {
     parse_all(body, |item| {
         let mut map = object(item)?;
         let rooms = match (map.remove("rooms"), map.remove("room")) {
@@ -188,7 +199,7 @@ mod tests {
         ];
         for (body, needle) in cases {
             let err = parse_prices(body.clone(), 0).unwrap_err();
-            assert!(err.contains(needle), "{body}: {err}");
+            assert!(err.0.contains(needle), "{body}: {err}");
         }
     }
 
@@ -200,6 +211,7 @@ mod tests {
         assert!(
             parse_trades(json!([{"symbol": "ETH"}, {"qty": 1}]))
                 .unwrap_err()
+                .0
                 .starts_with("item 1")
         );
     }
@@ -220,7 +232,7 @@ mod tests {
             (json!({"room": "a", "event": ""}), "1-128"),
         ] {
             let err = parse_emits(body.clone()).unwrap_err();
-            assert!(err.contains(needle), "{body}: {err}");
+            assert!(err.0.contains(needle), "{body}: {err}");
         }
     }
 }

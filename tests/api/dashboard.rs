@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisServer, spawn_app_with};
+use std::time::Duration;
+
+use crate::helpers::{RedisServer, spawn_app_with, until};
 
 fn dashboard_metrics() -> BTreeSet<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards/roomcast.json");
@@ -50,16 +52,17 @@ async fn every_dashboard_metric_is_exported() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let metrics = {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
+    let metrics = until(
+        "the Redis message to be counted",
+        Duration::from_secs(5),
+        || async {
             let metrics = app.metrics().await;
-            if metrics.contains("roomcast_redis_messages_total") || std::time::Instant::now() > deadline {
-                break metrics;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
+            metrics
+                .contains("roomcast_redis_messages_total")
+                .then_some(metrics)
+        },
+    )
+    .await;
     let exported: BTreeSet<&str> = metrics
         .lines()
         .filter(|l| !l.starts_with('#'))

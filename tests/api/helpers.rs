@@ -286,3 +286,19 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `probe` every 20 ms until it gives `Some`; panics naming `what` after `timeout`.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
