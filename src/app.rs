@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use rand::RngCore;
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,7 @@ use crate::metrics::{FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
 use crate::node::admin_feed;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
+use crate::rate_limit::UserLimiters;
 use crate::realtime::{self, Realtime};
 use crate::server;
 use crate::store::ChatStore;
@@ -211,7 +212,13 @@ impl Application {
 }
 
 fn socket_io_builder(config: &Config) -> socketioxide::SocketIoBuilder {
+    // An incomplete binary packet is bounded in size, count and time.
+    let parser = ParserConfig::common()
+        .max_incoming_binary_buf_size(config.max_payload as usize)
+        .max_incoming_binaries(config.max_binary_attachments as usize)
+        .packet_completion_timeout(Duration::from_secs(config.binary_packet_timeout_s));
     SocketIo::builder()
+        .with_parser(parser)
         .max_payload(config.max_payload)
         .ws_max_message_size(config.max_payload as usize)
         .ws_max_frame_size(config.max_payload as usize)
@@ -284,11 +291,13 @@ impl Wiring<'_> {
         let chat = self.chat(&io, store, fanout.clone());
         let market = self.market(&io, fanout.clone());
         let rate_limits = Arc::new(self.config.rate_limit.clone());
+        let user_limits = Arc::new(UserLimiters::new(self.config.user_rate_limit.0.clone()));
         realtime::register(
             &io,
             Arc::new(Realtime {
                 tokens: self.secrets.tokens.clone(),
                 rate_limits: rate_limits.clone(),
+                user_limits: user_limits.clone(),
                 metrics: self.metrics.clone(),
                 price_groups: market.price_groups.clone(),
                 max_subscriptions: self.config.max_subscriptions as usize,
@@ -350,6 +359,7 @@ impl Wiring<'_> {
             node_stats,
             readiness: readiness.clone(),
             chat: chat.chat.clone(),
+            user_limits: user_limits.clone(),
             runtime_load,
             plain_ws: PlainWs {
                 tokens: self.secrets.tokens.clone(),
@@ -357,6 +367,7 @@ impl Wiring<'_> {
                 hub: chat.hub,
                 metrics: self.metrics.clone(),
                 rate_limits,
+                user_limits,
                 max_payload: self.config.max_payload as usize,
                 shutdown: self.shutdown.clone(),
             },

@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 use axum::http::HeaderValue;
 
 use crate::cluster::consumers::Bridge;
-use crate::rate_limit::RateLimitRules;
+use crate::rate_limit::{RateLimitRules, UserRateLimitRules};
 
 /// Command line and environment configuration of one roomcast node.
 #[derive(Debug, Clone, Parser)]
@@ -53,6 +53,22 @@ pub struct Config {
     /// Named rules override the defaults; `*` covers every other event.
     #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = "")]
     pub rate_limit: RateLimitRules,
+
+    /// Per-user, per-event limits on this node: all of a user's sockets, plain
+    /// WebSocket connections and REST calls together; same syntax as --rate-limit.
+    #[arg(long, env = "ROOMCAST_USER_RATE_LIMIT", default_value = "")]
+    pub user_rate_limit: UserRateLimitRules,
+
+    /// Most binary attachments in one Socket.IO packet.
+    #[arg(long, env = "ROOMCAST_MAX_BINARY_ATTACHMENTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_binary_attachments: u64,
+
+    /// Seconds a Socket.IO packet may wait for its binary attachments before
+    /// the connection is closed.
+    #[arg(long, env = "ROOMCAST_BINARY_PACKET_TIMEOUT_S", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub binary_packet_timeout_s: u64,
 
     /// Redis Pub/Sub channels bridged to clients (`channel` or `channel=room`).
     #[arg(long, env = "ROOMCAST_REDIS_CHANNELS", value_delimiter = ',')]

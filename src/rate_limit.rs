@@ -1,14 +1,16 @@
-//! Per-socket, per-event rate limits (`--rate-limit`, CONTRACT §1).
+//! Rate limits per socket (`--rate-limit`) and per user (`--user-rate-limit`:
+//! all of one user's sockets, plain WebSocket connections and REST calls on a
+//! node together, so reconnecting does not reset them).
 //!
 //! Syntax: comma-separated `event=N/s` (also `/m`, `/h`); `*` is every event
 //! without a rule of its own. A rate of `N/s` admits a burst of up to N.
 //! Rules given on the command line override the defaults one by one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
@@ -17,6 +19,16 @@ use governor::{DefaultDirectRateLimiter, Quota};
 const DEFAULT_RULES: &str = "authenticate=5/s,subscribe:price=20/s,unsubscribe:price=20/s,\
 subscribe:trades=20/s,unsubscribe:trades=20/s,chat:join=10/s,chat:send=5/s,chat:read=10/s,\
 chat:history=10/s,chat:leave=10/s,ping=5/s,*=50/s";
+
+/// Defaults of the per-user limits: above one socket's, so a user with a few
+/// tabs open is not throttled, but bounded whatever number of sockets they open.
+const DEFAULT_USER_RULES: &str = "authenticate=10/s,chat:join=20/s,chat:send=10/s,chat:read=20/s,\
+chat:history=20/s,chat:leave=20/s,*=100/s";
+
+/// Users whose buckets are kept before idle ones are forgotten.
+const USERS_SWEPT_ABOVE: usize = 10_000;
+/// A user's buckets idle this long are forgotten (they would be full again anyway).
+const USER_IDLE: Duration = Duration::from_secs(60);
 
 /// The name of the rule that covers every event without its own.
 pub const ANY_EVENT: &str = "*";
@@ -110,12 +122,10 @@ impl RateLimitRules {
     }
 }
 
-impl FromStr for RateLimitRules {
-    type Err = String;
-
-    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+impl RateLimitRules {
+    fn with_defaults(defaults: &str, spec: &str) -> Result<Self, String> {
         let mut rules = BTreeMap::new();
-        Self::parse_into(DEFAULT_RULES, &mut rules).expect("default rules parse");
+        Self::parse_into(defaults, &mut rules).expect("default rules parse");
         Self::parse_into(spec, &mut rules)?;
         let rules: Vec<_> = rules.into_iter().collect();
         let any_index = rules
@@ -123,6 +133,46 @@ impl FromStr for RateLimitRules {
             .position(|(name, _)| name == ANY_EVENT)
             .expect("defaults have a `*` rule");
         Ok(Self { rules, any_index })
+    }
+
+    /// The rules in force, `event=N/s` comma separated (for `--help` and logs).
+    pub fn describe(&self) -> String {
+        self.rules
+            .iter()
+            .map(|(event, rate)| format!("{event}={rate}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl FromStr for RateLimitRules {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        Self::with_defaults(DEFAULT_RULES, spec)
+    }
+}
+
+/// `--user-rate-limit`: the same syntax, with the per-user defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRateLimitRules(pub RateLimitRules);
+
+impl FromStr for UserRateLimitRules {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        RateLimitRules::with_defaults(DEFAULT_USER_RULES, spec).map(Self)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.per {
+            Per::Second => "s",
+            Per::Minute => "m",
+            Per::Hour => "h",
+        };
+        write!(f, "{}/{unit}", self.count)
     }
 }
 
@@ -152,6 +202,38 @@ impl SocketLimiter {
         bucket
             .check()
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// The per-user buckets of one node.
+pub struct UserLimiters {
+    rules: Arc<RateLimitRules>,
+    users: Mutex<HashMap<String, (Arc<SocketLimiter>, Instant)>>,
+}
+
+impl UserLimiters {
+    pub fn new(rules: RateLimitRules) -> Self {
+        Self {
+            rules: Arc::new(rules),
+            users: Mutex::default(),
+        }
+    }
+
+    /// Admits one `event` of `user`, or says how long until it would be admitted.
+    pub fn check(&self, user: &str, event: &str) -> Result<(), Duration> {
+        let limiter = {
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if users.len() >= USERS_SWEPT_ABOVE && !users.contains_key(user) {
+                users.retain(|_, (_, used)| now.duration_since(*used) < USER_IDLE);
+            }
+            let entry = users
+                .entry(user.to_owned())
+                .or_insert_with(|| (Arc::new(SocketLimiter::new(self.rules.clone())), now));
+            entry.1 = now;
+            entry.0.clone()
+        };
+        limiter.check(event)
     }
 }
 
@@ -201,5 +283,26 @@ mod tests {
             limiter.check("other").is_ok(),
             "other events have their own bucket"
         );
+    }
+
+    #[test]
+    fn a_user_is_limited_across_all_their_connections() {
+        let users = UserLimiters::new("chat:send=2/s".parse::<UserRateLimitRules>().unwrap().0);
+        assert!(users.check("alice", "chat:send").is_ok());
+        assert!(users.check("alice", "chat:send").is_ok());
+        assert!(
+            users.check("alice", "chat:send").is_err(),
+            "third in the same second"
+        );
+        assert!(
+            users.check("bob", "chat:send").is_ok(),
+            "every user has their own"
+        );
+    }
+
+    #[test]
+    fn rules_describe_themselves() {
+        let rules: RateLimitRules = "ping=3/s".parse().unwrap();
+        assert!(rules.describe().contains("ping=3/s") && rules.describe().contains("*=50/s"));
     }
 }

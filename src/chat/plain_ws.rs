@@ -23,7 +23,7 @@ use super::plain_hub::PlainHub;
 use crate::auth::token::{Identity, TokenVerifier};
 use crate::metrics::Metrics;
 use crate::protocol::{CHAT_READ, CHAT_SEND};
-use crate::rate_limit::{RateLimitRules, SocketLimiter};
+use crate::rate_limit::{RateLimitRules, SocketLimiter, UserLimiters};
 
 /// What the plain WebSocket endpoint needs.
 #[derive(Clone)]
@@ -33,6 +33,7 @@ pub struct PlainWs {
     pub hub: Arc<PlainHub>,
     pub metrics: Arc<Metrics>,
     pub rate_limits: Arc<RateLimitRules>,
+    pub user_limits: Arc<UserLimiters>,
     /// Largest message, bytes.
     pub max_payload: usize,
     /// Fires at shutdown: connections close with 1001.
@@ -158,7 +159,10 @@ async fn handle(
         other => return Some(error_frame(&format!("unknown type {other:?}"))),
     };
     state.metrics.event_received(event);
-    if let Err(retry) = limiter.check(event) {
+    let admitted = limiter
+        .check(event)
+        .and_then(|()| state.user_limits.check(&user.user_id, event));
+    if let Err(retry) = admitted {
         state.metrics.rate_limited(event);
         return Some(
             json!({ "type": "error", "message": "Rate limit exceeded", "retryAfterMs": retry.as_millis().max(1) as u64 }),

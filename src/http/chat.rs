@@ -1,6 +1,7 @@
 //! `POST /api/v1/chat/{roomId}/messages` with a user JWT as bearer: the same
 //! as `chat:send`. 201 with the stored message; a retry with the same
-//! `clientMsgId` answers 200 with the message first stored.
+//! `clientMsgId` answers 200 with the message first stored. Counted and rate
+//! limited as `chat:send` of that user (429 `{ error, retryAfterMs }`).
 
 use axum::Json;
 use axum::Router;
@@ -13,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, JsonBody};
 use super::extract::User;
 use crate::chat::input::{Draft, RoomId};
+use crate::protocol::CHAT_SEND;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/chat/{room_id}/messages", post(send))
@@ -24,6 +26,11 @@ async fn send(
     User(user): User,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    state.metrics.event_received(CHAT_SEND);
+    if let Err(retry_after) = state.user_limits.check(&user.user_id, CHAT_SEND) {
+        state.metrics.rate_limited(CHAT_SEND);
+        return Err(ApiError::RateLimited(retry_after));
+    }
     let room_id = RoomId::parse(&room_id)?;
     let draft = Draft::from_event(&body)?;
     let (message, is_new) = state.chat.send(&user.user_id, &room_id, draft).await?;

@@ -22,6 +22,8 @@ pub enum ApiError {
     PayloadTooLarge(u64),
     #[error("{0}")]
     Unavailable(String),
+    #[error("Rate limit exceeded")]
+    RateLimited(std::time::Duration),
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -52,7 +55,13 @@ impl From<ChatError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
+        let body = match &self {
+            ApiError::RateLimited(retry_after) => {
+                json!({ "error": self.to_string(), "retryAfterMs": retry_after.as_millis().max(1) as u64 })
+            }
+            _ => json!({ "error": self.to_string() }),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
         if let ApiError::Unauthorized(_) = self {
             response
                 .headers_mut()

@@ -26,6 +26,7 @@ use crate::market::feed::Feed;
 use crate::metrics::Metrics;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
+use crate::rate_limit::UserLimiters;
 use crate::server::request_head;
 use error::BodyLimit;
 use extract::{PublishKey, UserTokens};
@@ -41,6 +42,7 @@ pub struct AppState {
     pub node_stats: Arc<NodeStats>,
     pub readiness: Arc<Readiness>,
     pub chat: Arc<Chat>,
+    pub user_limits: Arc<UserLimiters>,
     pub runtime_load: Arc<RuntimeLoad>,
     pub plain_ws: PlainWs,
 }

@@ -22,7 +22,7 @@ use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, PingAck};
-use crate::rate_limit::RateLimitRules;
+use crate::rate_limit::{RateLimitRules, UserLimiters};
 use ordered::{Answer, Call, Turn};
 use session::Session;
 
@@ -30,6 +30,7 @@ use session::Session;
 pub struct Realtime {
     pub tokens: TokenVerifier,
     pub rate_limits: Arc<RateLimitRules>,
+    pub user_limits: Arc<UserLimiters>,
     pub metrics: Arc<Metrics>,
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,

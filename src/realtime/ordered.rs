@@ -66,9 +66,16 @@ impl FromMessageParts<LocalAdapter> for Inbound {
     fn from_message_parts(s: &Arc<Socket>, v: &mut RawValue, ack_id: &Option<i64>) -> Result<Self, Refused> {
         let Event(event) = Event::from_message_parts(s, v, ack_id).map_err(|_| Refused::NoEventName)?;
         let session: Arc<Session> = s.extensions.get().ok_or(Refused::NoSession)?;
-        let metrics = &session.services().metrics;
+        let services = session.services();
+        let metrics = &services.metrics;
         metrics.event_received(&event);
-        if let Err(retry_after) = session.limiter().check(&event) {
+        let admitted = session.limiter().check(&event).and_then(|()| {
+            session.with_user_id(|user| match user {
+                Some(user) => services.user_limits.check(user, &event),
+                None => Ok(()),
+            })
+        });
+        if let Err(retry_after) = admitted {
             metrics.rate_limited(&event);
             let retry_after_ms = retry_after.as_millis().max(1) as u64;
             tracing::debug!(sid = %s.id, event = ?event, retry_after_ms, "rate limited");

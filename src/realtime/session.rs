@@ -61,6 +61,12 @@ impl Session {
         self.identity.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Calls `f` with the user id, without copying it.
+    pub fn with_user_id<T>(&self, f: impl FnOnce(Option<&str>) -> T) -> T {
+        let identity = self.identity.read().unwrap_or_else(|e| e.into_inner());
+        f(identity.as_ref().map(|i| i.user_id.as_str()))
+    }
+
     /// Replaces the identity and returns the previous one.
     pub fn set_identity(&self, identity: Option<Identity>) -> Option<Identity> {
         std::mem::replace(

@@ -234,6 +234,27 @@ impl RawSocket {
         }
     }
 
+    /// Sends one raw Engine.IO text message (e.g. a hand-made Socket.IO packet).
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    /// Whether the server closes the connection within `within` (pings are
+    /// answered meanwhile, so only the server's own decision closes it).
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Whether `event` arrives within `within` (for asserting that it does not).
     pub async fn receives(&mut self, event: &str, within: Duration) -> bool {
         tokio::time::timeout(within, self.next(event)).await.is_ok()
