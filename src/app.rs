@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::token::TokenVerifier;
+use crate::auth::{self, token::TokenVerifier};
 use crate::batcher::{self, PendingPrices};
 use crate::chat::Chat;
 use crate::chat::backlog::ChatBacklog;
@@ -78,24 +78,23 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let node = config.node_name();
-        let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| {
-            tracing::warn!(
-                "no --jwt-secret set: generated a random secret for this run (dev only); \
-                 tokens signed by your services will be refused"
-            );
-            random_secret()
-        });
-        let publish_key = config.publish_key.clone().unwrap_or_else(|| {
-            let key = random_secret();
-            eprintln!(
-                "roomcast: no --publish-key set; publish API key for this run: {}",
-                key.expose()
-            );
-            key
-        });
-        let tokens = TokenVerifier::hs256(jwt_secret.expose().as_bytes());
-        let metrics = Arc::new(Metrics::new(&node));
         let tasks_shutdown = CancellationToken::new();
+        let (tokens, jwks_refresher) = auth::setup::verifier(&config, tasks_shutdown.clone()).await?;
+        let publish_key = match &config.publish_key {
+            Some(key) => {
+                auth::setup::warn_if_short("--publish-key", key);
+                key.clone()
+            }
+            None => {
+                let key = random_secret();
+                eprintln!(
+                    "roomcast: no --publish-key set; publish API key for this run: {}",
+                    key.expose()
+                );
+                key
+            }
+        };
+        let metrics = Arc::new(Metrics::new(&node));
         let wiring = Wiring {
             config: &config,
             node: node.clone(),
@@ -148,6 +147,8 @@ impl Application {
                 wired
             }
         };
+        let mut wired = wired;
+        wired.tasks.extend(jwks_refresher);
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
@@ -176,7 +177,7 @@ impl Application {
         &self.publish_key
     }
 
-    /// The user token verifier in force (tests and the demo mint tokens with it).
+    /// The user token verifier in force (its `signer()` mints HS256 tokens).
     pub fn tokens(&self) -> &TokenVerifier {
         &self.tokens
     }

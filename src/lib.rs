@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod batcher;
 pub mod chat;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;

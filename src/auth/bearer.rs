@@ -34,7 +34,7 @@ impl<A: Adapter> FromRequestParts<AppState<A>> for User {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<A>) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer user token"))?;
-        match state.tokens.verify(token) {
+        match state.tokens.verify_with_refresh(token).await {
             Ok(identity) => Ok(User(identity)),
             Err(_) => {
                 state.metrics.auth_failures.increment(1);

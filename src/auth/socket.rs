@@ -29,7 +29,7 @@ pub struct AuthenticationFailed;
 
 /// Connect middleware: `auth.token` valid → authenticated; absent → anonymous;
 /// present but bad or expired → refused. Installs the socket's session.
-pub fn check_handshake<A: Adapter>(
+pub async fn check_handshake<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Option<Value>,
     realtime: Arc<Realtime>,
@@ -40,7 +40,7 @@ pub fn check_handshake<A: Adapter>(
         .filter(|t| !t.is_null());
     let identity = match token {
         None => None,
-        Some(Value::String(token)) => match realtime.tokens.verify(token) {
+        Some(Value::String(token)) => match realtime.tokens.verify_with_refresh(token).await {
             Ok(identity) => Some(identity),
             Err(reason) => {
                 realtime.metrics.auth_failures.increment(1);
@@ -88,7 +88,7 @@ pub async fn on_authenticate<A: Adapter>(
         _ => None,
     };
     let verified = match token {
-        Some(token) => inbound.session.realtime.tokens.verify(token),
+        Some(token) => inbound.session.realtime.tokens.verify_with_refresh(token).await,
         None => Err(TokenError::Invalid),
     };
     let socket = &inbound.socket;

@@ -37,7 +37,7 @@ async fn upgrade<A: Adapter>(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let token = params.token.ok_or(ApiError::Unauthorized("missing token"))?;
-    let identity = state.tokens.verify(&token).map_err(|_| {
+    let identity = state.tokens.verify_with_refresh(&token).await.map_err(|_| {
         state.metrics.auth_failures.increment(1);
         ApiError::Unauthorized("invalid or expired token")
     })?;

@@ -48,7 +48,7 @@ pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, realtime: Arc<Rea
     let handshake = move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
         let realtime = realtime.clone();
         async move {
-            auth::socket::check_handshake(&s, auth.ok(), realtime)?;
+            auth::socket::check_handshake(&s, auth.ok(), realtime).await?;
             attach(&s);
             Ok::<(), auth::socket::AuthenticationFailed>(())
         }

@@ -10,7 +10,7 @@ use crate::helpers::{JWT_SECRET, RawSocket, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn handshake_tokens_are_checked() {
     let app = spawn_app().await;
-    let other = roomcast::auth::token::TokenVerifier::hs256(b"not-the-secret");
+    let other = roomcast::auth::token::TokenSigner::hs256(b"not-the-secret");
     let err = RawSocket::connect(app.addr, Some(json!({"token": other.mint("1", None, 60)})))
         .await
         .err();
