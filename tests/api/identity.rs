@@ -194,8 +194,10 @@ struct JwksServer {
 impl JwksServer {
     async fn start(keys: Vec<Value>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut server = Self::default();
-        server.url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let server = Self {
+            url: format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap()),
+            ..Self::default()
+        };
         server.publish(keys);
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
