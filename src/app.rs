@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::token::TokenVerifier;
+use crate::auth::{self, token::TokenVerifier};
 use crate::chat::Chat;
 use crate::chat::backlog::ChatBacklog;
 use crate::chat::delivery::ChatBus;
@@ -110,33 +110,36 @@ impl Backend {
     }
 }
 
-/// The secrets in force: configured, or generated for this run.
+/// The keys in force: configured, or generated for this run.
 struct Secrets {
     tokens: TokenVerifier,
     publish_key: Secret,
+    /// Refreshes the JWKS in the background, with `--jwks-url`.
+    jwks_refresher: Option<JoinHandle<()>>,
 }
 
 impl Secrets {
-    fn from_config(config: &Config) -> Self {
-        let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| {
-            tracing::warn!(
-                "no --jwt-secret set: generated a random secret for this run (dev only); \
-                 tokens signed by your services will be refused"
-            );
-            random_secret()
-        });
-        let publish_key = config.publish_key.clone().unwrap_or_else(|| {
-            let key = random_secret();
-            eprintln!(
-                "roomcast: no --publish-key set; publish API key for this run: {}",
-                key.expose()
-            );
-            key
-        });
-        Self {
-            tokens: TokenVerifier::hs256(jwt_secret.expose().as_bytes()),
+    async fn from_config(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
+        let (tokens, jwks_refresher) = auth::setup::verifier(config, shutdown.clone()).await?;
+        let publish_key = match &config.publish_key {
+            Some(key) => {
+                auth::setup::warn_if_short("--publish-key", key);
+                key.clone()
+            }
+            None => {
+                let key = random_secret();
+                eprintln!(
+                    "roomcast: no --publish-key set; publish API key for this run: {}",
+                    key.expose()
+                );
+                key
+            }
+        };
+        Ok(Self {
+            tokens,
             publish_key,
-        }
+            jwks_refresher,
+        })
     }
 }
 
@@ -147,9 +150,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let node = config.node_name();
-        let secrets = Secrets::from_config(&config);
-        let metrics = Arc::new(Metrics::new(&node));
         let tasks_shutdown = CancellationToken::new();
+        let mut secrets = Secrets::from_config(&config, &tasks_shutdown).await?;
+        let metrics = Arc::new(Metrics::new(&node));
         let backend = Backend::connect(&config, &metrics, &tasks_shutdown).await?;
         let wiring = Wiring {
             config: &config,
@@ -158,7 +161,8 @@ impl Application {
             metrics,
             shutdown: tasks_shutdown.clone(),
         };
-        let wired = wiring.wire(backend).await?;
+        let mut wired = wiring.wire(backend).await?;
+        wired.tasks.extend(secrets.jwks_refresher.take());
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
@@ -176,7 +180,7 @@ impl Application {
         self.local_addr
     }
 
-    /// The user token verifier in force (tests and the demo mint tokens with it).
+    /// The user token verifier in force (its `signer()` mints HS256 tokens).
     pub fn tokens(&self) -> &TokenVerifier {
         &self.tokens
     }

@@ -23,9 +23,26 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_REDIS_URL")]
     pub redis_url: Option<Secret>,
 
-    /// HS256 secret for user tokens. Unset: a random secret (dev only).
+    /// HS256 secret for user tokens. Unset, and no other key either: a random secret (dev only).
     #[arg(long, env = "ROOMCAST_JWT_SECRET")]
     pub jwt_secret: Option<Secret>,
+
+    /// Path of a PEM public key for user tokens: RSA (RS256) or EC P-256 (ES256).
+    #[arg(long, env = "ROOMCAST_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// An identity provider's JWKS endpoint: keys chosen by `kid`, fetched at
+    /// start-up, refreshed every 5 minutes and on an unknown `kid`.
+    #[arg(long, env = "ROOMCAST_JWKS_URL", value_parser = parse_http_url)]
+    pub jwks_url: Option<String>,
+
+    /// When set, a user token's `iss` must equal it.
+    #[arg(long, env = "ROOMCAST_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, a user token's `aud` (string or array) must contain it.
+    #[arg(long, env = "ROOMCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 
     /// Bearer key for the publish API. Unset: a random key, printed once at start-up.
     #[arg(long, env = "ROOMCAST_PUBLISH_KEY")]
@@ -126,6 +143,15 @@ impl Config {
     }
 }
 
+/// An `http://` or `https://` URL.
+fn parse_http_url(value: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(value.to_owned()),
+        _ => Err("expected an http:// or https:// URL".to_owned()),
+    }
+}
+
 /// `--cors-origin`: any origin, or a list of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
@@ -223,6 +249,9 @@ mod tests {
         assert!(Config::try_parse_from(["roomcast", "--batch-interval-ms", "0"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--rate-limit", "chat:send=fast"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--jwt-secret", ""]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--jwks-url", "ftp://idp/keys"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--jwks-url", "idp/keys"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--jwks-url", "https://idp/keys"]).is_ok());
         assert!(Config::try_parse_from(["roomcast", "--cors-origin", ","]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--cors-origin", "bad\norigin"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--redis-channels", "roomcast:x"]).is_err());

@@ -6,6 +6,7 @@
 mod app;
 pub mod auth;
 mod chat;
+pub mod cli;
 pub mod clock;
 mod cluster;
 pub mod config;

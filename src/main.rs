@@ -1,31 +1,34 @@
-//! The `roomcast` binary: parse config, init logs, build, run until SIGTERM/SIGINT.
+//! The `roomcast` binary: parse the command line; run the `token` command, or
+//! init logs, build and serve until SIGTERM/SIGINT.
 
-use clap::Parser;
+use roomcast::cli::{Cli, Command};
 use roomcast::{Application, Config};
 
 #[tokio::main]
 async fn main() {
-    let config = match Config::try_parse() {
-        Ok(config) => config,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            let message = e.to_string();
-            let line = message.lines().next().unwrap_or("invalid configuration");
-            eprintln!("roomcast: {line}");
-            std::process::exit(2);
-        }
+    let cli = Cli::parse_or_exit();
+    let code = match cli.command {
+        Some(Command::Token(args)) => roomcast::cli::token(args, cli.config.jwt_secret),
+        None => serve(cli.config).await,
     };
+    std::process::exit(code);
+}
+
+async fn serve(config: Config) -> i32 {
     roomcast::telemetry::init(config.log_format);
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("roomcast: error: {e:#}");
-            std::process::exit(1);
+            return 1;
         }
     };
-    if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
-        eprintln!("roomcast: error: {e:#}");
-        std::process::exit(1);
+    match app.run_until_stopped(shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("roomcast: error: {e:#}");
+            1
+        }
     }
 }
 

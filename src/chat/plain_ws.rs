@@ -78,7 +78,7 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, Refused> {
     let token = params.token.ok_or(Refused::Unauthorized("missing token"))?;
-    let identity = state.tokens.verify(&token).map_err(|_| {
+    let identity = state.tokens.verify_with_refresh(&token).await.map_err(|_| {
         state.metrics.auth_failures.increment(1);
         Refused::Unauthorized("invalid or expired token")
     })?;

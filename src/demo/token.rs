@@ -41,7 +41,10 @@ async fn token(
         Some(_) => return Err(ApiError::BadRequest("role must be admin or absent".into())),
     };
     tracing::warn!(user = ?sub, ?role, "DEMO MODE: issued a dev token to whoever asked");
-    let token = tokens.verifier.mint(&sub, role, DEMO_TOKEN_TTL_SECS);
+    let signer = tokens.verifier.signer().ok_or_else(|| {
+        ApiError::Unavailable("demo tokens need --jwt-secret (only HS256 tokens can be minted)".into())
+    })?;
+    let token = signer.mint(&sub, role, DEMO_TOKEN_TTL_SECS);
     Ok(Json(
         json!({ "token": token, "userId": sub, "expiresIn": DEMO_TOKEN_TTL_SECS }),
     ))

@@ -56,7 +56,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let tokens = UserTokens::from_ref(state);
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized("missing bearer user token"))?;
-        match tokens.verifier.verify(token) {
+        match tokens.verifier.verify_with_refresh(token).await {
             Ok(identity) => Ok(User(identity)),
             Err(_) => {
                 tokens.failures.increment(1);

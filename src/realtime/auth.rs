@@ -24,7 +24,7 @@ pub struct AuthenticationFailed;
 
 /// Connect middleware: `auth.token` valid → authenticated; absent → anonymous;
 /// present but bad or expired → refused. Returns the socket's session.
-pub fn check_handshake(
+pub async fn check_handshake(
     socket: &SocketRef,
     auth: Option<Value>,
     realtime: Arc<Realtime>,
@@ -35,7 +35,7 @@ pub fn check_handshake(
         .filter(|t| !t.is_null());
     let identity = match token {
         None => None,
-        Some(Value::String(token)) => match realtime.tokens.verify(token) {
+        Some(Value::String(token)) => match realtime.tokens.verify_with_refresh(token).await {
             Ok(identity) => Some(identity),
             Err(reason) => {
                 realtime.metrics.auth_failures.increment(1);
@@ -69,14 +69,14 @@ fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
 /// `authenticate` with a token string (or `{ token }`). Success replaces the
 /// socket's identity; failure leaves the socket connected as anonymous. Both
 /// also emit an event (`authenticated` / `unauthorized`); the ack says the same.
-pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infallible> {
+pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infallible> {
     let token = match &call.payload {
         Ok(Value::String(token)) => Some(token.as_str()),
         Ok(Value::Object(map)) => map.get("token").and_then(Value::as_str),
         _ => None,
     };
     let verified = match token {
-        Some(token) => call.services.tokens.verify(token),
+        Some(token) => call.services.tokens.verify_with_refresh(token).await,
         None => Err(TokenError::Invalid),
     };
     let socket = &call.socket;

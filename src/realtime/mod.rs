@@ -47,7 +47,7 @@ pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
     let handshake = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let realtime = realtime.clone();
         async move {
-            let session = auth::check_handshake(&s, auth.ok(), realtime)?;
+            let session = auth::check_handshake(&s, auth.ok(), realtime).await?;
             attach(&s, session);
             Ok::<(), auth::AuthenticationFailed>(())
         }
@@ -78,7 +78,7 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     };
     match event {
         ClientEvent::Ping => answer.send(Ok::<_, Infallible>(PingAck::now())),
-        ClientEvent::Authenticate => answer.send(auth::authenticate(&call, turn)),
+        ClientEvent::Authenticate => answer.send(auth::authenticate(&call, turn).await),
         ClientEvent::SubscribePrice => answer.send(markets::subscribe(&call, turn, markets::Feed::Price)),
         ClientEvent::UnsubscribePrice => answer.send(markets::unsubscribe(&call, turn, markets::Feed::Price)),
         ClientEvent::SubscribeTrades => answer.send(markets::subscribe(&call, turn, markets::Feed::Trades)),

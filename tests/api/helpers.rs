@@ -21,7 +21,8 @@ const WAIT: Duration = Duration::from_secs(5);
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    pub tokens: roomcast::auth::token::TokenVerifier,
+    /// Mints HS256 tokens with the app's `--jwt-secret` (else with [`JWT_SECRET`]).
+    pub tokens: roomcast::auth::token::TokenSigner,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -37,7 +38,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     configure(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr();
-    let tokens = app.tokens().clone();
+    let tokens = app
+        .tokens()
+        .signer()
+        .cloned()
+        .unwrap_or_else(|| roomcast::auth::token::TokenSigner::hs256(JWT_SECRET.as_bytes()));
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
     TestApp {
@@ -237,6 +242,11 @@ impl RawSocket {
     /// Sends one raw Engine.IO text message (e.g. a hand-made Socket.IO packet).
     pub async fn send_raw(&mut self, text: &str) {
         self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    /// Sends one binary WebSocket frame (a Socket.IO binary attachment).
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        let _ = self.ws.send(Message::binary(bytes)).await;
     }
 
     /// Whether the server closes the connection within `within` (pings are

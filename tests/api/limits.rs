@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{JWT_SECRET, spawn_app, spawn_app_with};
+use crate::helpers::{sample, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_hundred_thousand_symbols_are_refused_at_once_and_others_are_not_held_up() {
@@ -35,7 +35,7 @@ async fn a_hundred_thousand_symbols_are_refused_at_once_and_others_are_not_held_
 #[tokio::test]
 async fn reconnecting_does_not_reset_a_users_rate_limit() {
     let app = spawn_app_with(|c| c.user_rate_limit = "chat:send=6/s".parse().unwrap()).await;
-    let token = app.tokens.signer().mint("alice", None, 600);
+    let token = app.tokens.mint("alice", None, 600);
     let mut accepted = 0;
     let mut refused = 0;
     // Four sockets of one user, each within its own per-socket limit (5/s).
@@ -69,7 +69,7 @@ async fn reconnecting_does_not_reset_a_users_rate_limit() {
 #[tokio::test]
 async fn the_chat_rest_api_is_rate_limited_per_user_with_429() {
     let app = spawn_app_with(|c| c.user_rate_limit = "chat:send=3/s".parse().unwrap()).await;
-    let token = app.tokens.signer().mint("bob", None, 600);
+    let token = app.tokens.mint("bob", None, 600);
     let mut statuses = Vec::new();
     let mut last = json!(null);
     for i in 0..6 {
@@ -89,36 +89,53 @@ async fn the_chat_rest_api_is_rate_limited_per_user_with_429() {
     assert_eq!(last["error"], "Rate limit exceeded");
     assert!(last["retryAfterMs"].as_u64().unwrap() > 0, "{last}");
     let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("roomcast_events_received_total{event=\"chat:send\""),
-        "REST sends are counted"
-    );
+    let counted = sample(&metrics, r#"roomcast_events_received_total{event="chat:send"}"#);
+    assert_eq!(counted, Some(6.0), "REST sends are counted");
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_binary_packet_that_never_completes_is_dropped_with_its_connection() {
-    let app = spawn_app_with(|c| c.binary_packet_timeout_s = 1).await;
-    let mut client = app.socket(None).await;
-    // A binary event announcing one attachment that never comes.
-    client
-        .send_raw(r#"451-["upload",{"_placeholder":true,"num":0}]"#)
-        .await;
-    assert!(
-        client.closed_within(Duration::from_secs(4)).await,
-        "the half-sent packet is dropped and the connection closed"
-    );
-    let mut too_many = app.socket(None).await;
-    let placeholders: Vec<String> = (0..17)
+/// A binary event announcing `count` attachments.
+fn binary_header(count: usize) -> String {
+    let placeholders: Vec<String> = (0..count)
         .map(|i| format!(r#"{{"_placeholder":true,"num":{i}}}"#))
         .collect();
-    too_many
-        .send_raw(&format!(r#"4517-["upload",{}]"#, placeholders.join(",")))
-        .await;
+    format!(r#"45{count}-["upload",{}]"#, placeholders.join(","))
+}
+
+#[tokio::test]
+async fn incomplete_binary_packets_are_bounded_in_count_bytes_and_time() {
+    let app = spawn_app_with(|c| c.binary_packet_timeout_s = 1).await;
+    let mut too_many = app.socket(None).await;
+    too_many.send_raw(&binary_header(17)).await;
     assert!(
         too_many.closed_within(Duration::from_secs(2)).await,
-        "more attachments than --max-binary-attachments close the connection"
+        "more attachments than --max-binary-attachments (16) close the connection"
     );
-    let _ = JWT_SECRET;
+
+    let mut too_big = app.socket(None).await;
+    too_big.send_raw(&binary_header(3)).await;
+    too_big.send_binary(vec![7; 700_000]).await;
+    too_big.send_binary(vec![7; 700_000]).await;
+    assert!(
+        too_big.closed_within(Duration::from_secs(2)).await,
+        "attachments over --max-payload together (1 MiB) close the connection"
+    );
+
+    let mut too_slow = app.socket(None).await;
+    too_slow.send_raw(&binary_header(2)).await;
+    too_slow.send_binary(vec![1; 10]).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // past --binary-packet-timeout-s
+    too_slow.send_binary(vec![2; 10]).await;
+    assert!(
+        too_slow.closed_within(Duration::from_secs(2)).await,
+        "a packet completed after --binary-packet-timeout-s is dropped with its connection"
+    );
+
+    let mut fine = app.socket(None).await;
+    assert_eq!(
+        fine.ask("ping", json!(null)).await["ok"],
+        true,
+        "others unaffected"
+    );
     app.stop().await;
 }

@@ -6,6 +6,7 @@ mod dashboard;
 mod helpers;
 mod http_health_metrics;
 mod http_publish;
+mod identity;
 mod limits;
 mod sockets;
 mod store_redis;

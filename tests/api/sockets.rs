@@ -10,7 +10,7 @@ use crate::helpers::{JWT_SECRET, RawSocket, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn handshake_tokens_are_checked() {
     let app = spawn_app().await;
-    let other = roomcast::auth::token::TokenVerifier::hs256(b"not-the-secret");
+    let other = roomcast::auth::token::TokenSigner::hs256(b"not-the-secret");
     let err = RawSocket::connect(app.addr, Some(json!({"token": other.mint("1", None, 60)})))
         .await
         .err();
@@ -109,6 +109,7 @@ async fn a_client_that_cannot_keep_up_is_dropped_from_not_waited_for() {
 async fn chat_messages_wait_for_a_client_that_cannot_keep_up() {
     let app = spawn_app_with(|c| {
         c.rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
+        c.user_rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
     })
     .await;
     let user = |id: &str| Some(json!({"token": app.tokens.mint(id, None, 600)}));
