@@ -42,7 +42,7 @@ use crate::realtime::batch_sink::SocketBatchSink;
 use crate::realtime::{self, Realtime};
 use crate::runtime_load::RuntimeLoad;
 use crate::store::ChatStore;
-use crate::store::memory::MemoryStore;
+use crate::store::memory::{MemoryLimits, MemoryMetrics, MemoryStore};
 use crate::store::redis::RedisStore;
 
 /// Socket.IO's per-socket queue of outgoing packets; a socket that falls this
@@ -107,7 +107,17 @@ impl Application {
 
         let wired = match &config.redis_url {
             None => {
-                let store = Arc::new(MemoryStore::new(config.chat_history_max as usize));
+                let store = Arc::new(MemoryStore::new(
+                    MemoryLimits {
+                        max_len: config.chat_history_max as usize,
+                        max_rooms: config.chat_memory_max_rooms as usize,
+                        max_bytes: config.chat_memory_max_bytes as usize,
+                    },
+                    MemoryMetrics {
+                        rooms_evicted: metrics.counter(crate::metrics::CHAT_ROOMS_EVICTED, Vec::new()),
+                        bytes: metrics.gauge(crate::metrics::CHAT_MEMORY_BYTES, Vec::new()),
+                    },
+                ));
                 let (layer, io) = socket_io_builder(&config).build_layer();
                 let (wired, ()) = wiring.wire::<LocalAdapter>(io, layer, store, None)?;
                 wired

@@ -7,4 +7,4 @@ mod helpers;
 mod http_health_metrics;
 mod http_publish;
 mod sockets;
-mod store_redis;
+mod store_contract;
