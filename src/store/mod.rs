@@ -194,7 +194,8 @@ pub trait ChatStore: Send + Sync + 'static {
         id: &'a MessageId,
     ) -> BoxFuture<'a, Result<MessageId, StoreError>>;
 
-    /// The user's last read and unread count, in O(log n) of the room.
+    /// The user's last read and unread count, without scanning the room's
+    /// messages (O(log n) in Redis).
     fn unread<'a>(
         &'a self,
         room_id: &'a str,

@@ -278,6 +278,9 @@ impl RedisStore {
         before: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let keys = RoomKeys::new(room_id);
         let stream = keys.stream();
         let (end, count) = match before {

@@ -94,7 +94,7 @@ async fn unread(store: &dyn ChatStore, room: &str, user: &str) -> u64 {
     store.unread(room, user).await.unwrap().unread
 }
 
-/// What `tests/api/store_redis.rs` asserted, now for both stores.
+/// What the Redis-only store test asserted before, now for both stores.
 async fn orders_pages_dedupes_and_reads(store: &dyn ChatStore, _: Kind) {
     let mut ids = Vec::new();
     for i in 0..25 {
