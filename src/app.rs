@@ -37,7 +37,7 @@ use crate::market::batch_sink::SocketBatchSink;
 use crate::market::batcher::{self, PendingPrices};
 use crate::market::feed::Feed;
 use crate::market::groups::PriceGroups;
-use crate::metrics::{FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
+use crate::metrics::{CHAT_MEMORY_BYTES, CHAT_ROOMS_EVICTED, FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
 use crate::node::admin_feed;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
@@ -45,7 +45,7 @@ use crate::rate_limit::UserLimiters;
 use crate::realtime::{self, Realtime};
 use crate::server;
 use crate::store::ChatStore;
-use crate::store::memory::MemoryStore;
+use crate::store::memory::{MemoryLimits, MemoryMetrics, MemoryStore};
 use crate::store::redis::RedisStore;
 
 /// Socket.IO's per-socket queue of outgoing packets; a socket that falls this
@@ -273,11 +273,7 @@ impl Wiring<'_> {
             random_secret().expose().get(..12).unwrap_or_default()
         );
         let (store, fanout, redis): (Arc<dyn ChatStore>, _, _) = match backend {
-            Backend::Memory => (
-                Arc::new(MemoryStore::new(self.config.chat_history_max as usize)),
-                None,
-                None,
-            ),
+            Backend::Memory => (Arc::new(self.memory_store()), None, None),
             Backend::Redis {
                 pubsub,
                 health,
@@ -387,6 +383,21 @@ impl Wiring<'_> {
             tasks,
             io,
         })
+    }
+
+    fn memory_store(&self) -> MemoryStore {
+        let config = self.config;
+        MemoryStore::new(
+            MemoryLimits {
+                max_len: config.chat_history_max as usize,
+                max_rooms: config.chat_memory_max_rooms as usize,
+                max_bytes: config.chat_memory_max_bytes as usize,
+            },
+            MemoryMetrics {
+                rooms_evicted: self.metrics.counter(CHAT_ROOMS_EVICTED, Vec::new()),
+                bytes: self.metrics.gauge(CHAT_MEMORY_BYTES, Vec::new()),
+            },
+        )
     }
 
     fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {

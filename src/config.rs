@@ -114,6 +114,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub chat_history_max: u64,
 
+    /// Without Redis: chat rooms kept in memory; one more evicts the least recently used.
+    #[arg(long, env = "ROOMCAST_CHAT_MEMORY_MAX_ROOMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub chat_memory_max_rooms: u64,
+
+    /// Without Redis: estimated bytes of chat kept in memory; over it, the least
+    /// recently used rooms are evicted.
+    #[arg(long, env = "ROOMCAST_CHAT_MEMORY_MAX_BYTES", default_value_t = 256 << 20,
+          value_parser = clap::value_parser!(u64).range(65_536..=(1 << 40)))]
+    pub chat_memory_max_bytes: u64,
+
     /// Price and trades rooms one socket may hold together.
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]

@@ -35,6 +35,8 @@ pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
+pub const CHAT_ROOMS_EVICTED: &str = "roomcast_chat_rooms_evicted_total";
+pub const CHAT_MEMORY_BYTES: &str = "roomcast_chat_memory_bytes";
 
 /// Publish API endpoints, item kinds and answers, registered up front.
 const PUBLISH_ENDPOINTS: &[&str] = &["prices", "trades", "emit", "other"];

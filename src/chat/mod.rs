@@ -71,17 +71,18 @@ impl Chat {
 
     pub async fn join_state(&self, user_id: &str, room_id: &RoomId) -> Result<JoinState, ChatError> {
         let room = room_id.as_str();
+        self.store.join(room, user_id).await?;
         let history = self.store.history(room, None, DEFAULT_HISTORY).await?;
-        let last_read = self.store.last_read(room, user_id).await?;
-        let unread = self.store.count_after(room, last_read.as_ref()).await?;
+        let state = self.store.unread(room, user_id).await?;
         Ok(JoinState {
             history,
-            unread,
-            last_read: last_read.map(|id| id.to_string()),
+            unread: state.unread,
+            last_read: state.last_read.map(|id| id.to_string()),
         })
     }
 
-    /// Stores the user's last read (forward only) and tells the room.
+    /// Stores the user's last read (forward only; `message_id` must be a
+    /// message of the room) and tells the room.
     pub async fn read(
         &self,
         user_id: &str,

@@ -9,4 +9,4 @@ mod http_publish;
 mod identity;
 mod limits;
 mod sockets;
-mod store_redis;
+mod store_contract;
