@@ -273,7 +273,7 @@ impl Wiring<'_> {
             fanout_task = Some(task);
             fanout
         });
-        let plain = Arc::new(PlainHub::default());
+        let plain = Arc::new(PlainHub::new(config.ws_max_queued_bytes as usize));
         let chat = Arc::new(Chat::new(store));
         let chat_backlog = Arc::new(ChatBacklog::default());
         let chat_bus = Arc::new(ChatBus {
@@ -347,6 +347,10 @@ impl Wiring<'_> {
             runtime_load: runtime_load.clone(),
             max_payload: config.max_payload as usize,
             shutdown: tasks_shutdown.clone(),
+            ws_keepalive: http::ws_socket::Keepalive {
+                interval: Duration::from_millis(config.ws_ping_interval_ms),
+                timeout: Duration::from_millis(config.ws_ping_timeout_ms),
+            },
         };
         let mut tasks = tasks;
         tasks.extend(fanout_task);

@@ -44,7 +44,7 @@ pub fn check_handshake<A: Adapter>(
             Ok(identity) => Some(identity),
             Err(reason) => {
                 realtime.metrics.auth_failures.increment(1);
-                tracing::info!(sid = %socket.id, %reason, "handshake refused");
+                tracing::info!(sid = %socket.id, reason = ?reason.to_string(), "handshake refused");
                 return Err(AuthenticationFailed);
             }
         },
@@ -99,7 +99,7 @@ pub async fn on_authenticate<A: Adapter>(
                 leave_identity_rooms(socket, &previous);
             }
             join_identity_rooms(socket, &identity);
-            tracing::info!(sid = %socket.id, user = %identity.user_id, "authenticated");
+            tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,
                 &Authenticated {
@@ -123,7 +123,7 @@ pub async fn on_authenticate<A: Adapter>(
                 (None, _) => "Authentication failed: expected a token string".to_owned(),
                 (Some(_), reason) => format!("Authentication failed: {reason}"),
             };
-            tracing::info!(sid = %socket.id, %message, "authenticate refused");
+            tracing::info!(sid = %socket.id, reason = ?message, "authenticate refused");
             let _ = socket.emit(UNAUTHORIZED, &Unauthorized { message: &message });
             inbound.ok(ack, &ErrorAck { error: &message });
         }

@@ -4,6 +4,7 @@
 
 pub mod backlog;
 pub mod bus;
+pub mod outbox;
 pub mod plain_hub;
 
 use std::sync::Arc;
@@ -134,7 +135,7 @@ impl Chat {
             if let Some(id) = MessageId::parse(&message.id)
                 && let Err(e) = self.store.mark_read(room_id, user_id, &id).await
             {
-                tracing::warn!(room = room_id, user = user_id, error = %e, "could not move the sender's last read");
+                tracing::warn!(room = room_id, user = user_id, error = ?e.to_string(), "could not move the sender's last read");
             }
         }
         Ok((message, is_new))

@@ -37,7 +37,7 @@ async fn token<A: Adapter>(
         Some("admin") => Some("admin"),
         Some(_) => return Err(ApiError::BadRequest("role must be admin or absent".into())),
     };
-    tracing::warn!(user = %sub, ?role, "DEMO MODE: issued a dev token to whoever asked");
+    tracing::warn!(user = ?sub, ?role, "DEMO MODE: issued a dev token to whoever asked");
     let token = state.tokens.mint(&sub, role, DEMO_TOKEN_TTL_SECS);
     Ok(Json(
         json!({ "token": token, "userId": sub, "expiresIn": DEMO_TOKEN_TTL_SECS }),

@@ -10,7 +10,9 @@ pub mod metrics;
 pub mod publish;
 pub mod request_head;
 pub mod serve;
+pub mod trace;
 pub mod ws_chat;
+pub mod ws_socket;
 
 use std::sync::Arc;
 
@@ -52,6 +54,8 @@ pub struct AppState<A: Adapter> {
     pub max_payload: usize,
     /// Fires at shutdown: plain WebSocket connections close.
     pub shutdown: CancellationToken,
+    /// Plain WebSocket ping interval and timeout.
+    pub ws_keepalive: ws_socket::Keepalive,
 }
 
 impl<A: Adapter> Clone for AppState<A> {
@@ -69,6 +73,7 @@ impl<A: Adapter> Clone for AppState<A> {
             runtime_load: self.runtime_load.clone(),
             max_payload: self.max_payload,
             shutdown: self.shutdown.clone(),
+            ws_keepalive: self.ws_keepalive,
         }
     }
 }
@@ -96,7 +101,7 @@ pub fn app<A: Adapter>(
         .layer(socket_io)
         .layer(axum::middleware::map_request(request_head::own_upgrade_head))
         .layer(cors(cors_origins)?)
-        .layer(TraceLayer::new_for_http()))
+        .layer(TraceLayer::new_for_http().make_span_with(trace::make_span)))
 }
 
 fn cors(origins: &[String]) -> Result<CorsLayer, String> {

@@ -5,9 +5,8 @@
 //! `{type:"read", data}`, `{type:"pong"}`, `{type:"error", message}`.
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Query, Request, State};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +14,9 @@ use socketioxide::adapter::Adapter;
 
 use super::AppState;
 use super::error::ApiError;
+use super::ws_socket::{self, End, Incoming, PlainSocket};
 use crate::auth::token::Identity;
+use crate::chat::outbox::Outbox;
 use crate::chat::{ChatError, draft_of, message_id_of, valid_room_id};
 use crate::realtime::events::{CHAT_READ, CHAT_SEND};
 use crate::realtime::rate_limit::SocketLimiter;
@@ -34,7 +35,7 @@ struct Params {
 async fn upgrade<A: Adapter>(
     State(state): State<AppState<A>>,
     Query(params): Query<Params>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, ApiError> {
     let token = params.token.ok_or(ApiError::Unauthorized("missing token"))?;
     let identity = state.tokens.verify(&token).map_err(|_| {
@@ -44,51 +45,43 @@ async fn upgrade<A: Adapter>(
     let room_id = params.session_id.filter(|r| valid_room_id(r)).ok_or_else(|| {
         ApiError::BadRequest("sessionId must be 1-64 characters of A-Z a-z 0-9 . _ - :".into())
     })?;
-    let ws = ws.map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    Ok(ws
-        .max_message_size(state.max_payload)
-        .max_frame_size(state.max_payload)
-        .on_upgrade(move |socket| serve(socket, state, identity, room_id))
-        .into_response())
+    let (response, on_upgrade) = ws_socket::accept(&mut request)?;
+    tokio::spawn(async move {
+        if let Some(socket) = PlainSocket::upgrade(on_upgrade, state.max_payload, state.ws_keepalive).await {
+            serve(socket, state, identity, room_id).await;
+        }
+    });
+    Ok(response)
 }
 
-async fn serve<A: Adapter>(mut socket: WebSocket, state: AppState<A>, user: Identity, room_id: String) {
-    let (member, mut outbox) = state.plain.join(&room_id);
+async fn serve<A: Adapter>(mut socket: PlainSocket, state: AppState<A>, user: Identity, room_id: String) {
+    let (member, outbox) = state.plain.join(&room_id);
     let limiter = SocketLimiter::new(state.rate_limits.clone());
-    tracing::debug!(room = %room_id, user = %user.user_id, "plain chat client joined");
-    loop {
-        tokio::select! {
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = handle(&state, &limiter, &user, &room_id, text.as_str()).await
-                        && socket.send(Message::text(reply.to_string())).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let reply = error_frame("expected JSON text frames");
-                    if socket.send(Message::text(reply.to_string())).await.is_err() { break; }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
+    tracing::debug!(room = %room_id, user = ?user.user_id, "plain chat client joined");
+    let end = loop {
+        let reply = tokio::select! {
+            incoming = socket.next(&outbox) => match incoming {
+                Incoming::Text(text) => handle(&state, &limiter, &user, &room_id, text.as_str()).await,
+                Incoming::Binary => Some(error_frame("expected JSON text frames")),
+                Incoming::End(end) => break end,
             },
-            frame = outbox.recv() => match frame {
-                Some(frame) => if socket.send(Message::text(frame.as_ref())).await.is_err() { break; },
-                None => {
-                    let close = CloseFrame { code: 1008, reason: "too slow: messages dropped, reconnect".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
-                }
-            },
-            _ = state.shutdown.cancelled() => {
-                let close = CloseFrame { code: 1001, reason: "server shutting down".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
-            }
+            _ = state.shutdown.cancelled() => break End::Close(ws_socket::code::GOING_AWAY, "server shutting down"),
+        };
+        if let Some(reply) = reply
+            && let Err(end) = queue(&outbox, reply)
+        {
+            break end;
         }
-    }
+    };
     state.plain.leave(&room_id, member);
+    socket.finish(end).await;
+}
+
+/// Queues a direct reply behind the room's frames (it counts against the same bound).
+fn queue(outbox: &Outbox, reply: Value) -> Result<(), End> {
+    outbox
+        .push(reply.to_string().into())
+        .map_err(|_| End::Close(ws_socket::code::POLICY, "too slow: messages dropped, reconnect"))
 }
 
 fn error_frame(message: &str) -> Value {

@@ -100,7 +100,7 @@ impl<A: Adapter> Inbound<A> {
 
     /// Answers failure: `{ error }` as the ack, or an `error` event when there is no ack.
     pub fn fail(&self, ack: AckSender<A>, message: &str) {
-        tracing::debug!(sid = %self.socket.id, event = %self.event, message, "event refused");
+        tracing::debug!(sid = %self.socket.id, event = ?self.event, reason = ?message, "event refused");
         if self.wants_ack {
             let _ = ack.send(&ErrorAck { error: message });
         } else {
