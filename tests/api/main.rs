@@ -6,5 +6,8 @@ mod dashboard;
 mod helpers;
 mod http_health_metrics;
 mod http_publish;
+mod logs;
 mod sockets;
 mod store_redis;
+mod ws_plain;
+mod ws_raw;
