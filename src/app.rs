@@ -23,6 +23,7 @@ use crate::chat::backlog::ChatBacklog;
 use crate::chat::delivery::ChatBus;
 use crate::chat::plain_hub::PlainHub;
 use crate::chat::plain_ws::PlainWs;
+use crate::chat::ws_socket::Keepalive;
 use crate::cluster::consumers::Consumers;
 use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
@@ -370,6 +371,10 @@ impl Wiring<'_> {
                 user_limits,
                 max_payload: self.config.max_payload as usize,
                 shutdown: self.shutdown.clone(),
+                keepalive: Keepalive {
+                    interval: Duration::from_millis(self.config.ws_ping_interval_ms),
+                    timeout: Duration::from_millis(self.config.ws_ping_timeout_ms),
+                },
             },
         };
         let options = HttpOptions {
@@ -401,7 +406,7 @@ impl Wiring<'_> {
     }
 
     fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {
-        let hub = Arc::new(PlainHub::default());
+        let hub = Arc::new(PlainHub::new(self.config.ws_max_queued_bytes as usize));
         let backlog = Arc::new(ChatBacklog::default());
         let bus = Arc::new(ChatBus {
             io: io.clone(),

@@ -129,6 +129,23 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_subscriptions: u64,
+
+    /// Plain WebSocket (`/ws/chat`): ping a client silent for this long, in milliseconds.
+    #[arg(long, env = "ROOMCAST_WS_PING_INTERVAL_MS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub ws_ping_interval_ms: u64,
+
+    /// Plain WebSocket: close a pinged client that sends nothing (no pong, no frame)
+    /// for this long, in milliseconds.
+    #[arg(long, env = "ROOMCAST_WS_PING_TIMEOUT_MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub ws_ping_timeout_ms: u64,
+
+    /// Plain WebSocket: outgoing bytes one connection may have queued; a client
+    /// that falls further behind is closed with 1008.
+    #[arg(long, env = "ROOMCAST_WS_MAX_QUEUED_BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
+    pub ws_max_queued_bytes: u64,
 }
 
 impl Config {
@@ -240,6 +257,9 @@ mod tests {
         assert_eq!(config.max_payload, 1_048_576);
         assert_eq!(config.max_body, 1_048_576);
         assert_eq!(config.max_subscriptions, 200);
+        assert_eq!(config.ws_ping_interval_ms, 25_000);
+        assert_eq!(config.ws_ping_timeout_ms, 20_000);
+        assert_eq!(config.ws_max_queued_bytes, 1_048_576);
         assert_eq!(config.cors_origin, CorsOrigins::Any);
         assert!(config.redis_url.is_none() && config.jwt_secret.is_none());
     }

@@ -7,8 +7,10 @@ pub mod delivery;
 pub mod error;
 pub mod input;
 pub mod out;
+pub mod outbox;
 pub mod plain_hub;
 pub mod plain_ws;
+pub mod ws_socket;
 
 use std::sync::Arc;
 

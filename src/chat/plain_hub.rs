@@ -1,37 +1,42 @@
 //! Members of chat rooms connected over the plain WebSocket endpoint, on this
-//! node. Each connection has a bounded queue of ready-made frames; a member
-//! whose queue is full is dropped from the room (its connection then closes
-//! and it can reconnect and read history), so a slow client never holds up the room.
+//! node. Each connection has an [`Outbox`] bounded in bytes; a member whose
+//! outbox overflows is dropped from the room and its connection closes with
+//! 1008 (it can reconnect and read history), so a slow client never holds up
+//! the room nor the server's memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+pub use super::outbox::{Frame, Outbox};
 
-/// Frames one plain connection may have waiting.
-const QUEUE: usize = 256;
-
-pub type Frame = std::sync::Arc<str>;
-
-#[derive(Default)]
 pub struct PlainHub {
-    rooms: Mutex<HashMap<String, HashMap<u64, mpsc::Sender<Frame>>>>,
+    rooms: Mutex<HashMap<String, HashMap<u64, Arc<Outbox>>>>,
     next_id: AtomicU64,
+    /// Bytes one member may have queued.
+    max_queued_bytes: usize,
 }
 
 impl PlainHub {
-    /// Adds a member to `room_id`; returns its id and its frame queue.
-    pub fn join(&self, room_id: &str) -> (u64, mpsc::Receiver<Frame>) {
+    pub fn new(max_queued_bytes: usize) -> Self {
+        Self {
+            rooms: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            max_queued_bytes,
+        }
+    }
+
+    /// Adds a member to `room_id`; returns its id and its outbox.
+    pub fn join(&self, room_id: &str) -> (u64, Arc<Outbox>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let outbox = Arc::new(Outbox::new(self.max_queued_bytes));
         self.rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(room_id.to_owned())
             .or_default()
-            .insert(id, tx);
-        (id, rx)
+            .insert(id, outbox.clone());
+        (id, outbox)
     }
 
     pub fn leave(&self, room_id: &str, id: u64) {
@@ -48,9 +53,9 @@ impl PlainHub {
     pub fn send(&self, room_id: &str, frame: Frame) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(members) = rooms.get_mut(room_id) {
-            members.retain(|id, tx| match tx.try_send(frame.clone()) {
+            members.retain(|id, outbox| match outbox.push(frame.clone()) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(_) => {
                     tracing::warn!(
                         room = room_id,
                         member = id,
@@ -58,7 +63,6 @@ impl PlainHub {
                     );
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
         }
     }
@@ -76,17 +80,23 @@ impl PlainHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::task::noop_waker_ref;
+    use std::task::{Context, Poll};
 
-    #[tokio::test]
-    async fn a_full_queue_drops_only_that_member() {
-        let hub = PlainHub::default();
+    #[test]
+    fn an_overflowing_outbox_drops_only_that_member() {
+        let hub = PlainHub::new(100);
         let (_slow_id, slow) = hub.join("r");
-        let (_fast_id, mut fast) = hub.join("r");
-        for i in 0..QUEUE + 5 {
-            hub.send("r", format!("{i}").into());
-            assert_eq!(fast.recv().await.as_deref(), Some(i.to_string().as_str()));
+        let (_fast_id, fast) = hub.join("r");
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for i in 0..50 {
+            hub.send("r", format!("{i:>9}").into());
+            assert_eq!(
+                fast.poll_pop(&mut cx),
+                Poll::Ready(Some(format!("{i:>9}").into()))
+            );
         }
         assert_eq!(hub.members("r"), 1, "the member that never read was dropped");
-        drop(slow);
+        assert!(slow.overflowed());
     }
 }

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::Chat;
 use super::error::ChatError;
 use super::input::{Draft, RoomId, required_message_id};
+use super::outbox::Outbox;
 use super::plain_hub::PlainHub;
+use super::ws_socket::{self, End, Incoming, Keepalive, PlainSocket};
 use crate::auth::token::{Identity, TokenVerifier};
 use crate::metrics::Metrics;
 use crate::protocol::{CHAT_READ, CHAT_SEND};
@@ -38,6 +39,8 @@ pub struct PlainWs {
     pub max_payload: usize,
     /// Fires at shutdown: connections close with 1001.
     pub shutdown: CancellationToken,
+    /// Ping interval and timeout of silent clients.
+    pub keepalive: Keepalive,
 }
 
 pub fn router<S>() -> Router<S>
@@ -75,7 +78,7 @@ struct Params {
 async fn upgrade(
     State(state): State<PlainWs>,
     Query(params): Query<Params>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, Refused> {
     let token = params.token.ok_or(Refused::Unauthorized("missing token"))?;
     let identity = state.tokens.verify_with_refresh(&token).await.map_err(|_| {
@@ -88,51 +91,44 @@ async fn upgrade(
         .ok_or_else(|| {
             Refused::BadRequest("sessionId must be 1-64 characters of A-Z a-z 0-9 . _ - :".into())
         })?;
-    let ws = ws.map_err(|e| Refused::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    Ok(ws
-        .max_message_size(state.max_payload)
-        .max_frame_size(state.max_payload)
-        .on_upgrade(move |socket| serve(socket, state, identity, room_id))
-        .into_response())
+    let (response, on_upgrade) =
+        ws_socket::accept(&mut request).map_err(|e| Refused::BadRequest(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Some(socket) = PlainSocket::upgrade(on_upgrade, state.max_payload, state.keepalive).await {
+            serve(socket, state, identity, room_id).await;
+        }
+    });
+    Ok(response)
 }
 
-async fn serve(mut socket: WebSocket, state: PlainWs, user: Identity, room_id: RoomId) {
-    let (member, mut outbox) = state.hub.join(room_id.as_str());
+async fn serve(mut socket: PlainSocket, state: PlainWs, user: Identity, room_id: RoomId) {
+    let (member, outbox) = state.hub.join(room_id.as_str());
     let limiter = SocketLimiter::new(state.rate_limits.clone());
     tracing::debug!(room = %room_id, user = ?user.user_id, "plain chat client joined");
-    loop {
-        tokio::select! {
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = handle(&state, &limiter, &user, &room_id, text.as_str()).await
-                        && socket.send(Message::text(reply.to_string())).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let reply = error_frame("expected JSON text frames");
-                    if socket.send(Message::text(reply.to_string())).await.is_err() { break; }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
+    let end = loop {
+        let reply = tokio::select! {
+            incoming = socket.next(&outbox) => match incoming {
+                Incoming::Text(text) => handle(&state, &limiter, &user, &room_id, text.as_str()).await,
+                Incoming::Binary => Some(error_frame("expected JSON text frames")),
+                Incoming::End(end) => break end,
             },
-            frame = outbox.recv() => match frame {
-                Some(frame) => if socket.send(Message::text(frame.as_ref())).await.is_err() { break; },
-                None => {
-                    let close = CloseFrame { code: 1008, reason: "too slow: messages dropped, reconnect".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
-                }
-            },
-            _ = state.shutdown.cancelled() => {
-                let close = CloseFrame { code: 1001, reason: "server shutting down".into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
-            }
+            _ = state.shutdown.cancelled() => break End::Close(ws_socket::code::GOING_AWAY, "server shutting down"),
+        };
+        if let Some(reply) = reply
+            && let Err(end) = queue(&outbox, reply)
+        {
+            break end;
         }
-    }
+    };
     state.hub.leave(room_id.as_str(), member);
+    socket.finish(end).await;
+}
+
+/// Queues a direct reply behind the room's frames (it counts against the same bound).
+fn queue(outbox: &Outbox, reply: Value) -> Result<(), End> {
+    outbox
+        .push(reply.to_string().into())
+        .map_err(|_| End::Close(ws_socket::code::POLICY, "too slow: messages dropped, reconnect"))
 }
 
 fn error_frame(message: &str) -> Value {

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 mod metrics;
 mod publish;
+mod trace;
 
 use std::sync::Arc;
 
@@ -90,7 +91,7 @@ pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) 
     api.layer(socket_io)
         .layer(axum::middleware::map_request(request_head::own_upgrade_head))
         .layer(cors(options.cors))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(trace::make_span))
 }
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {

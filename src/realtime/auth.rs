@@ -39,7 +39,7 @@ pub async fn check_handshake(
             Ok(identity) => Some(identity),
             Err(reason) => {
                 realtime.metrics.auth_failures.increment(1);
-                tracing::info!(sid = %socket.id, %reason, "handshake refused");
+                tracing::info!(sid = %socket.id, reason = ?reason.to_string(), "handshake refused");
                 return Err(AuthenticationFailed);
             }
         },
@@ -108,7 +108,7 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),
                 (Some(_), reason) => format!("{AUTHENTICATION_FAILED}: {reason}"),
             };
-            tracing::info!(sid = %socket.id, %message, "authenticate refused");
+            tracing::info!(sid = %socket.id, reason = ?message, "authenticate refused");
             let _ = socket.emit(UNAUTHORIZED, &Unauthorized { message: &message });
             Ok(AuthenticateAck::Refused { error: message })
         }

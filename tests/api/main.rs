@@ -8,5 +8,8 @@ mod http_health_metrics;
 mod http_publish;
 mod identity;
 mod limits;
+mod logs;
 mod sockets;
 mod store_contract;
+mod ws_plain;
+mod ws_raw;
