@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use axum::http::HeaderValue;
 
+use crate::auth::patterns::Patterns;
 use crate::cluster::consumers::Bridge;
 use crate::rate_limit::{RateLimitRules, UserRateLimitRules};
 
@@ -70,6 +71,26 @@ pub struct Config {
     /// Named rules override the defaults; `*` covers every other event.
     #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = "")]
     pub rate_limit: RateLimitRules,
+
+    /// Chat rooms are private: with this, any authenticated user may join any
+    /// room whose access no `chat` claim or authorizer decides.
+    #[arg(long, env = "ROOMCAST_CHAT_OPEN")]
+    pub chat_open: bool,
+
+    /// The app's backend that decides chat joins of tokens without a `chat`
+    /// claim: POST `{ userId, roomId }`, 2xx allows, 403 refuses.
+    #[arg(long, env = "ROOMCAST_CHAT_AUTHORIZER", value_parser = parse_http_url)]
+    pub chat_authorizer: Option<String>,
+
+    /// Seconds an authorizer answer is cached.
+    #[arg(long, env = "ROOMCAST_CHAT_AUTHORIZER_CACHE_S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub chat_authorizer_cache_s: u64,
+
+    /// Symbols anonymous sockets and tokens without a `symbols` claim may
+    /// subscribe to (patterns, `*` matches any run of characters).
+    #[arg(long, env = "ROOMCAST_PUBLIC_SYMBOLS", default_value = "*", value_parser = parse_patterns)]
+    pub public_symbols: Patterns,
 
     /// Per-user, per-event limits on this node: all of a user's sockets, plain
     /// WebSocket connections and REST calls together; same syntax as --rate-limit.
@@ -169,6 +190,11 @@ impl Config {
             format!("{host}-{}", std::process::id())
         })
     }
+}
+
+/// Comma-separated permission patterns.
+fn parse_patterns(value: &str) -> Result<Patterns, String> {
+    Patterns::new(value.split(',').map(str::trim).filter(|p| !p.is_empty())).map_err(|e| e.to_string())
 }
 
 /// An `http://` or `https://` URL.

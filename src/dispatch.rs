@@ -19,6 +19,7 @@ use crate::market::publish::{parse_emits, parse_prices, parse_trades};
 use crate::metrics::Metrics;
 use crate::node::admin_feed;
 use crate::protocol::{Bridged, NodeMetrics};
+use crate::sessions::{SendAway, UserSessions};
 
 /// Delivers arrivals to this node's sockets and plain WebSocket clients.
 pub struct LocalDelivery {
@@ -26,6 +27,7 @@ pub struct LocalDelivery {
     pub feed: Feed,
     pub chat: Arc<ChatBus>,
     pub metrics: Arc<Metrics>,
+    pub sessions: UserSessions,
 }
 
 impl Dispatcher for LocalDelivery {
@@ -74,6 +76,12 @@ impl LocalDelivery {
             Kind::Chat => {
                 let out: ChatOut = serde_json::from_slice(items).map_err(|e| e.to_string())?;
                 self.chat.deliver_local(&out).await;
+            }
+            Kind::Disconnect => {
+                let requests: Vec<SendAway> = serde_json::from_slice(items).map_err(|e| e.to_string())?;
+                for request in &requests {
+                    self.sessions.send_away_here(request);
+                }
             }
             Kind::Metrics => {
                 let figures: Vec<NodeMetrics> = serde_json::from_slice(items).map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@ pub mod protocol;
 mod rate_limit;
 mod realtime;
 mod server;
+mod sessions;
 pub mod store;
 pub mod telemetry;
 

@@ -77,6 +77,8 @@ pub const TRADE_NEW: &str = "trade:new";
 pub const METRICS: &str = "metrics";
 pub const ERROR: &str = "error";
 pub const CHAT_MESSAGE: &str = "chat:message";
+/// Shortly before a socket's token expires.
+pub const TOKEN_EXPIRING: &str = "token:expiring";
 
 /// Server events counted by name in metrics (emit API events count as `custom`).
 pub const SERVER_EVENTS: &[&str] = &[
@@ -141,6 +143,9 @@ pub fn is_internal_room(room: &str) -> bool {
 /// Message of the `error` event and ack for a refused (rate-limited) event.
 pub const RATE_LIMIT_EXCEEDED: &str = "Rate limit exceeded";
 
+/// Message of `unauthorized` when a live socket's token expires.
+pub const TOKEN_EXPIRED: &str = "Token expired";
+
 /// Message of the handshake refusal (`err.message` in `socket.io-client`).
 pub const AUTHENTICATION_FAILED: &str = "Authentication failed";
 
@@ -164,6 +169,13 @@ pub struct ErrorEvent<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct Authenticated<'a> {
     pub user_id: &'a str,
+}
+
+/// `token:expiring`: when the socket's token expires, ms since the epoch.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenExpiring {
+    pub expires_at: u64,
 }
 
 /// The ack of `authenticate`: `{ ok, userId }` or `{ error }`.

@@ -8,6 +8,10 @@ pub enum ChatError {
     AuthRequired,
     #[error("join the room first (chat:join)")]
     NotJoined,
+    #[error("not allowed in this room")]
+    NotAllowed,
+    #[error("authorization unavailable")]
+    AuthorizationUnavailable,
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

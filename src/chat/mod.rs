@@ -2,6 +2,7 @@
 //! events, REST, plain WebSocket) goes through — persist first, then deliver
 //! to every member on every node.
 
+pub mod access;
 pub mod backlog;
 pub mod delivery;
 pub mod error;
@@ -16,7 +17,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::auth::token::Identity;
 use crate::store::{ChatMessage, ChatStore, MessageId, NewMessage};
+use access::ChatGate;
 use delivery::ChatBus;
 pub use error::ChatError;
 use input::{DEFAULT_HISTORY, Draft, RoomId};
@@ -37,11 +40,22 @@ pub struct JoinState {
 pub struct Chat {
     store: Arc<dyn ChatStore>,
     delivery: Arc<ChatBus>,
+    gate: ChatGate,
 }
 
 impl Chat {
-    pub fn new(store: Arc<dyn ChatStore>, delivery: Arc<ChatBus>) -> Self {
-        Self { store, delivery }
+    pub fn new(store: Arc<dyn ChatStore>, delivery: Arc<ChatBus>, gate: ChatGate) -> Self {
+        Self {
+            store,
+            delivery,
+            gate,
+        }
+    }
+
+    /// `Ok` when `identity` may be in `room_id` (see `access`); every entry
+    /// point asks before it reads or writes anything of the room.
+    pub async fn authorize(&self, identity: &Identity, room_id: &RoomId) -> Result<(), ChatError> {
+        self.gate.check(identity, room_id).await
     }
 
     /// Persists, then broadcasts (unless it is a retry of a stored `clientMsgId`),

@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
+
 pub use super::outbox::{Frame, Outbox};
 
 pub struct PlainHub {
     rooms: Mutex<HashMap<String, HashMap<u64, Arc<Outbox>>>>,
+    /// Each user's connections, to send them away (`kick_user`).
+    users: Mutex<HashMap<String, HashMap<u64, CancellationToken>>>,
     next_id: AtomicU64,
     /// Bytes one member may have queued.
     max_queued_bytes: usize,
@@ -21,14 +25,23 @@ impl PlainHub {
     pub fn new(max_queued_bytes: usize) -> Self {
         Self {
             rooms: Mutex::default(),
+            users: Mutex::default(),
             next_id: AtomicU64::new(0),
             max_queued_bytes,
         }
     }
 
-    /// Adds a member to `room_id`; returns its id and its outbox.
-    pub fn join(&self, room_id: &str) -> (u64, Arc<Outbox>) {
+    /// Adds `user_id`'s connection to `room_id`; returns its id, its outbox,
+    /// and the token that fires when the user is sent away.
+    pub fn join(&self, room_id: &str, user_id: &str) -> (u64, Arc<Outbox>, CancellationToken) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let kicked = CancellationToken::new();
+        self.users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user_id.to_owned())
+            .or_default()
+            .insert(id, kicked.clone());
         let outbox = Arc::new(Outbox::new(self.max_queued_bytes));
         self.rooms
             .lock()
@@ -36,10 +49,18 @@ impl PlainHub {
             .entry(room_id.to_owned())
             .or_default()
             .insert(id, outbox.clone());
-        (id, outbox)
+        (id, outbox, kicked)
     }
 
-    pub fn leave(&self, room_id: &str, id: u64) {
+    pub fn leave(&self, room_id: &str, user_id: &str, id: u64) {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(connections) = users.get_mut(user_id) {
+            connections.remove(&id);
+            if connections.is_empty() {
+                users.remove(user_id);
+            }
+        }
+        drop(users);
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(members) = rooms.get_mut(room_id) {
             members.remove(&id);
@@ -67,6 +88,16 @@ impl PlainHub {
         }
     }
 
+    /// Fires the kick token of every connection of `user_id`; returns how many.
+    pub fn kick_user(&self, user_id: &str) -> usize {
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(connections) = users.get(user_id) else {
+            return 0;
+        };
+        connections.values().for_each(CancellationToken::cancel);
+        connections.len()
+    }
+
     #[cfg(test)]
     fn members(&self, room_id: &str) -> usize {
         self.rooms
@@ -86,8 +117,8 @@ mod tests {
     #[test]
     fn an_overflowing_outbox_drops_only_that_member() {
         let hub = PlainHub::new(100);
-        let (_slow_id, slow) = hub.join("r");
-        let (_fast_id, fast) = hub.join("r");
+        let (_slow_id, slow, _) = hub.join("r", "slow");
+        let (_fast_id, fast, _) = hub.join("r", "fast");
         let mut cx = Context::from_waker(noop_waker_ref());
         for i in 0..50 {
             hub.send("r", format!("{i:>9}").into());

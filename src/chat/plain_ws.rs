@@ -21,7 +21,10 @@ use super::input::{Draft, RoomId, required_message_id};
 use super::outbox::Outbox;
 use super::plain_hub::PlainHub;
 use super::ws_socket::{self, End, Incoming, Keepalive, PlainSocket};
+use std::time::Duration;
+
 use crate::auth::token::{Identity, TokenVerifier};
+use crate::clock;
 use crate::metrics::Metrics;
 use crate::protocol::{CHAT_READ, CHAT_SEND};
 use crate::rate_limit::{RateLimitRules, SocketLimiter, UserLimiters};
@@ -56,6 +59,7 @@ where
 enum Refused {
     Unauthorized(&'static str),
     BadRequest(String),
+    Forbidden(String),
 }
 
 impl IntoResponse for Refused {
@@ -63,6 +67,7 @@ impl IntoResponse for Refused {
         let (status, message) = match self {
             Refused::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_owned()),
             Refused::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            Refused::Forbidden(m) => (StatusCode::FORBIDDEN, m),
         };
         (status, Json(json!({ "error": message }))).into_response()
     }
@@ -91,6 +96,16 @@ async fn upgrade(
         .ok_or_else(|| {
             Refused::BadRequest("sessionId must be 1-64 characters of A-Z a-z 0-9 . _ - :".into())
         })?;
+    state
+        .chat
+        .authorize(&identity, &room_id)
+        .await
+        .map_err(|e| match e {
+            e @ (ChatError::NotAllowed | ChatError::AuthorizationUnavailable) => {
+                Refused::Forbidden(e.to_string())
+            }
+            other => Refused::BadRequest(other.to_string()),
+        })?;
     let (response, on_upgrade) =
         ws_socket::accept(&mut request).map_err(|e| Refused::BadRequest(e.to_string()))?;
     tokio::spawn(async move {
@@ -101,18 +116,37 @@ async fn upgrade(
     Ok(response)
 }
 
-async fn serve(mut socket: PlainSocket, state: PlainWs, user: Identity, room_id: RoomId) {
-    let (member, outbox) = state.hub.join(room_id.as_str());
+async fn serve(mut socket: PlainSocket, state: PlainWs, mut user: Identity, room_id: RoomId) {
+    let (member, outbox, kicked) = state.hub.join(room_id.as_str(), &user.user_id);
     let limiter = SocketLimiter::new(state.rate_limits.clone());
     tracing::debug!(room = %room_id, user = ?user.user_id, "plain chat client joined");
+    let mut expiry = Expiry::of(&user);
     let end = loop {
         let reply = tokio::select! {
             incoming = socket.next(&outbox) => match incoming {
+                Incoming::Text(text) if is_auth_frame(text.as_str()) => {
+                    match reauthenticate(&state, &user, text.as_str()).await {
+                        Ok(fresh) => {
+                            expiry = Expiry::of(&fresh);
+                            user = fresh;
+                            Some(json!({ "type": "authenticated", "userId": user.user_id, "expiresAt": expiry.expires_at_ms }))
+                        }
+                        Err(message) => Some(error_frame(message)),
+                    }
+                }
                 Incoming::Text(text) => handle(&state, &limiter, &user, &room_id, text.as_str()).await,
                 Incoming::Binary => Some(error_frame("expected JSON text frames")),
                 Incoming::End(end) => break end,
             },
             _ = state.shutdown.cancelled() => break End::Close(ws_socket::code::GOING_AWAY, "server shutting down"),
+            _ = kicked.cancelled() => break End::Close(ws_socket::code::SENT_AWAY, "disconnected by the server"),
+            _ = tokio::time::sleep_until(expiry.warn_at), if !expiry.warned => {
+                expiry.warned = true;
+                Some(json!({ "type": "expiring", "expiresAt": expiry.expires_at_ms }))
+            }
+            _ = tokio::time::sleep_until(expiry.expires_at) => {
+                break End::Close(ws_socket::code::TOKEN_EXPIRED, "token expired");
+            }
         };
         if let Some(reply) = reply
             && let Err(end) = queue(&outbox, reply)
@@ -120,8 +154,55 @@ async fn serve(mut socket: PlainSocket, state: PlainWs, user: Identity, room_id:
             break end;
         }
     };
-    state.hub.leave(room_id.as_str(), member);
+    state.hub.leave(room_id.as_str(), &user.user_id, member);
     socket.finish(end).await;
+}
+
+/// When the connection's token warns and expires.
+struct Expiry {
+    expires_at_ms: u64,
+    warn_at: tokio::time::Instant,
+    expires_at: tokio::time::Instant,
+    warned: bool,
+}
+
+impl Expiry {
+    fn of(user: &Identity) -> Self {
+        let now_ms = clock::unix_millis();
+        let expires_at_ms = user.expires_at.saturating_mul(1000);
+        let left = expires_at_ms.saturating_sub(now_ms);
+        let warn_before = (left / 10).min(60_000);
+        let now = tokio::time::Instant::now();
+        Self {
+            expires_at_ms,
+            warn_at: now + Duration::from_millis(left - warn_before),
+            expires_at: now + Duration::from_millis(left),
+            warned: false,
+        }
+    }
+}
+
+fn is_auth_frame(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|frame| frame.get("type").and_then(Value::as_str) == Some("auth"))
+}
+
+/// `{ "type": "auth", "token" }`: a fresh token for the same user extends the
+/// connection; a token for another user is refused (reconnect as that user).
+async fn reauthenticate(state: &PlainWs, user: &Identity, text: &str) -> Result<Identity, &'static str> {
+    let frame: Value = serde_json::from_str(text).map_err(|_| "malformed JSON")?;
+    let token = frame
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or("missing token")?;
+    let fresh = state.tokens.verify_with_refresh(token).await.map_err(|_| {
+        state.metrics.auth_failures.increment(1);
+        "invalid or expired token"
+    })?;
+    if fresh.user_id != user.user_id {
+        return Err("the token is for another user: reconnect as that user");
+    }
+    Ok(fresh)
 }
 
 /// Queues a direct reply behind the room's frames (it counts against the same bound).

@@ -58,6 +58,10 @@ pub mod code {
     pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The user's token expired (CONTRACT §7).
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The user was sent away (`POST /api/v1/users/{userId}/disconnect`).
+    pub const SENT_AWAY: u16 = 4003;
 }
 
 /// Why a request could not be upgraded (answered 400).

@@ -44,6 +44,8 @@ pub enum Kind {
     Chat,
     /// A node's `metrics` figures for the `admin` room.
     Metrics,
+    /// Users to send away (disconnect everywhere).
+    Disconnect,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node

@@ -32,6 +32,7 @@ async fn send(
         return Err(ApiError::RateLimited(retry_after));
     }
     let room_id = RoomId::parse(&room_id)?;
+    state.chat.authorize(&user, &room_id).await?;
     let draft = Draft::from_event(&body)?;
     let (message, is_new) = state.chat.send(&user.user_id, &room_id, draft).await?;
     let status = if is_new {

@@ -22,6 +22,8 @@ pub enum ApiError {
     PayloadTooLarge(u64),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("Rate limit exceeded")]
     RateLimited(std::time::Duration),
 }
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -48,6 +51,9 @@ impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {
             ChatError::Store(e) => ApiError::Unavailable(e.to_string()),
+            e @ (ChatError::NotAllowed | ChatError::AuthorizationUnavailable) => {
+                ApiError::Forbidden(e.to_string())
+            }
             other => ApiError::BadRequest(other.to_string()),
         }
     }

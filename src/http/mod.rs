@@ -10,6 +10,7 @@ pub mod health;
 mod metrics;
 mod publish;
 mod trace;
+mod users;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
 use crate::rate_limit::UserLimiters;
 use crate::server::request_head;
+use crate::sessions::UserSessions;
 use error::BodyLimit;
 use extract::{PublishKey, UserTokens};
 use health::Readiness;
@@ -46,6 +48,7 @@ pub struct AppState {
     pub user_limits: Arc<UserLimiters>,
     pub runtime_load: Arc<RuntimeLoad>,
     pub plain_ws: PlainWs,
+    pub sessions: UserSessions,
 }
 
 impl FromRef<AppState> for PublishKey {
@@ -85,6 +88,7 @@ pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) 
         .merge(console::router())
         .merge(chat::router())
         .merge(plain_ws::router())
+        .merge(users::router())
         .layer(DefaultBodyLimit::max(options.max_body as usize))
         .layer(Extension(BodyLimit(options.max_body)))
         .with_state(state);

@@ -9,12 +9,13 @@ use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::Realtime;
+use super::expiry;
 use super::ordered::{Call, Turn};
 use super::session::Session;
 use crate::auth::token::{Identity, TokenError};
 use crate::protocol::{
     ADMIN_ROOM, AUTHENTICATED, AUTHENTICATION_FAILED, AuthenticateAck, Authenticated, UNAUTHORIZED,
-    Unauthorized, user_room,
+    Unauthorized, chat_room, user_room,
 };
 
 /// The handshake refusal; its text is what `socket.io-client` shows as `err.message`.
@@ -66,6 +67,16 @@ fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
     }
 }
 
+/// Leaves every room that came with `identity`: its user and admin rooms and
+/// the chat rooms joined under it (market data stays).
+pub fn leave_user_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+    leave_identity_rooms(socket, identity);
+    let chat_rooms = std::mem::take(&mut session.subscriptions().chat_rooms);
+    for room_id in chat_rooms {
+        socket.leave(chat_room(&room_id));
+    }
+}
+
 /// `authenticate` with a token string (or `{ token }`). Success replaces the
 /// socket's identity; failure leaves the socket connected as anonymous. Both
 /// also emit an event (`authenticated` / `unauthorized`); the ack says the same.
@@ -83,10 +94,18 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
     let session = &call.session;
     match verified {
         Ok(identity) => {
-            if let Some(previous) = session.set_identity(Some(identity.clone())) {
-                leave_identity_rooms(socket, &previous);
+            match session.set_identity(Some(identity.clone())) {
+                // The same user with a fresh token: every room stays (nothing is missed).
+                Some(previous) if previous.user_id == identity.user_id => {
+                    if previous.is_admin && !identity.is_admin {
+                        socket.leave(ADMIN_ROOM);
+                    }
+                }
+                Some(previous) => leave_user_rooms(socket, session, &previous),
+                None => {}
             }
             join_identity_rooms(socket, &identity);
+            expiry::watch(socket, session, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,
@@ -101,8 +120,9 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
         }
         Err(reason) => {
             call.services.metrics.auth_failures.increment(1);
+            session.set_expiry_watch(None);
             if let Some(previous) = session.set_identity(None) {
-                leave_identity_rooms(socket, &previous);
+                leave_user_rooms(socket, session, &previous);
             }
             let message = match (token, reason) {
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),

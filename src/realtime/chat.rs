@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ordered::{Call, Turn};
+use crate::auth::token::Identity;
 use crate::chat::input::{Draft, RoomId, limit_of, message_id_of, required_message_id, room_id_of};
 use crate::chat::{ChatError, JoinState, MAX_CHAT_ROOMS};
 use crate::protocol::chat_room;
@@ -43,15 +44,15 @@ pub struct OkAck {
 }
 
 /// The authenticated user, the payload, and the room it names.
-fn context(call: &Call) -> Result<(String, &Value, RoomId), ChatError> {
-    let user = call.session.identity().ok_or(ChatError::AuthRequired)?.user_id;
+fn context(call: &Call) -> Result<(Identity, &Value, RoomId), ChatError> {
+    let user = call.session.identity().ok_or(ChatError::AuthRequired)?;
     let payload = call.payload.as_ref().map_err(|e| ChatError::Invalid(e.clone()))?;
     let room_id = room_id_of(payload)?;
     Ok((user, payload, room_id))
 }
 
 /// Like [`context`], for a room the socket has joined.
-fn joined_context(call: &Call) -> Result<(String, &Value, RoomId), ChatError> {
+fn joined_context(call: &Call) -> Result<(Identity, &Value, RoomId), ChatError> {
     let context = context(call)?;
     if call
         .session
@@ -75,7 +76,9 @@ pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
             )));
         }
     }
-    let state = call.services.chat.join_state(&user, &room_id).await?;
+    let chat = &call.services.chat;
+    chat.authorize(&user, &room_id).await?;
+    let state = chat.join_state(&user.user_id, &room_id).await?;
     call.socket.join(chat_room(room_id.as_str()));
     call.session
         .subscriptions()
@@ -87,7 +90,7 @@ pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
 pub async fn send(call: &Call, _turn: &Turn) -> Result<SendAck, ChatError> {
     let (user, payload, room_id) = joined_context(call)?;
     let draft = Draft::from_event(payload)?;
-    let (message, _) = call.services.chat.send(&user, &room_id, draft).await?;
+    let (message, _) = call.services.chat.send(&user.user_id, &room_id, draft).await?;
     Ok(SendAck {
         ok: true,
         id: message.id,
@@ -97,7 +100,7 @@ pub async fn send(call: &Call, _turn: &Turn) -> Result<SendAck, ChatError> {
 pub async fn read(call: &Call, _turn: &Turn) -> Result<ReadAck, ChatError> {
     let (user, payload, room_id) = joined_context(call)?;
     let id = required_message_id(payload, "messageId")?;
-    let last_read = call.services.chat.read(&user, &room_id, &id).await?;
+    let last_read = call.services.chat.read(&user.user_id, &room_id, &id).await?;
     Ok(ReadAck { ok: true, last_read })
 }
 

@@ -39,6 +39,8 @@ impl Feed {
 pub enum MarketError {
     #[error("{0}")]
     Invalid(String),
+    #[error("not entitled to {0}")]
+    NotEntitled(String),
     #[error(
         "subscription limit reached: a socket may hold {max} price and trades rooms together (holds {holds})"
     )]
@@ -53,9 +55,24 @@ fn symbols_of(call: &Call) -> Result<Vec<Symbol>, MarketError> {
     parse_symbol_list(payload, call.services.max_subscriptions).map_err(MarketError::Invalid)
 }
 
+/// Refuses the first symbol the socket may not subscribe to: the token's
+/// `symbols` claim when it has one, else `--public-symbols`.
+fn check_entitled(call: &Call, symbols: &[Symbol]) -> Result<(), MarketError> {
+    let public = &call.services.public_symbols;
+    let refused = call.session.with_identity(|identity| {
+        let allowed = identity.and_then(|i| i.symbols.as_ref()).unwrap_or(public);
+        symbols.iter().find(|s| !allowed.allows(s.as_str())).cloned()
+    });
+    match refused {
+        Some(symbol) => Err(MarketError::NotEntitled(symbol.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// Joins the rooms of the payload's symbols; acks them, or why nothing was joined.
 pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, MarketError> {
     let symbols = symbols_of(call)?;
+    check_entitled(call, &symbols)?;
     let max = call.services.max_subscriptions;
     let session = &call.session;
     let mut subs = session.subscriptions();

@@ -4,6 +4,7 @@
 
 mod auth;
 mod chat;
+mod expiry;
 mod markets;
 mod ordered;
 mod sequencer;
@@ -17,6 +18,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
+use crate::auth::patterns::Patterns;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
@@ -34,6 +36,8 @@ pub struct Realtime {
     pub metrics: Arc<Metrics>,
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,
+    /// What sockets without a `symbols` claim may subscribe to.
+    pub public_symbols: Patterns,
     pub chat: Arc<Chat>,
 }
 
@@ -62,10 +66,12 @@ async fn on_connect(socket: SocketRef) {
 /// Installs the session, joins the identity's rooms, and registers the one
 /// event handler (every event goes through it, see `ordered`).
 fn attach(socket: &SocketRef, session: Session) {
+    let session = Arc::new(session);
     if let Some(identity) = session.identity() {
         auth::join_identity_rooms(socket, &identity);
+        expiry::watch(socket, &session, &identity);
     }
-    socket.extensions.insert(Arc::new(session));
+    socket.extensions.insert(session);
     socket.on_fallback(ordered::on_event);
     socket.on_disconnect(on_disconnect);
 }
@@ -96,6 +102,7 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
 async fn on_disconnect(socket: SocketRef) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
+        session.set_expiry_watch(None);
     }
     tracing::debug!(sid = %socket.id, "disconnected");
 }

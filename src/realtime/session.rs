@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::Realtime;
+use tokio::task::AbortHandle;
+
 use super::sequencer::{Sequencer, Ticket};
 use crate::auth::token::Identity;
 use crate::market::groups::GroupId;
@@ -36,6 +38,8 @@ pub struct Session {
     subscriptions: Mutex<Subscriptions>,
     limiter: SocketLimiter,
     sequencer: Arc<Sequencer>,
+    /// The task watching the token's expiry, while authenticated.
+    expiry_watch: Mutex<Option<AbortHandle>>,
 }
 
 impl Session {
@@ -50,6 +54,7 @@ impl Session {
             identity: RwLock::new(identity),
             subscriptions: Mutex::new(subscriptions),
             sequencer: Arc::default(),
+            expiry_watch: Mutex::default(),
         }
     }
 
@@ -63,8 +68,13 @@ impl Session {
 
     /// Calls `f` with the user id, without copying it.
     pub fn with_user_id<T>(&self, f: impl FnOnce(Option<&str>) -> T) -> T {
+        self.with_identity(|identity| f(identity.map(|i| i.user_id.as_str())))
+    }
+
+    /// Calls `f` with the identity, without copying it.
+    pub fn with_identity<T>(&self, f: impl FnOnce(Option<&Identity>) -> T) -> T {
         let identity = self.identity.read().unwrap_or_else(|e| e.into_inner());
-        f(identity.as_ref().map(|i| i.user_id.as_str()))
+        f(identity.as_ref())
     }
 
     /// Replaces the identity and returns the previous one.
@@ -73,6 +83,27 @@ impl Session {
             &mut *self.identity.write().unwrap_or_else(|e| e.into_inner()),
             identity,
         )
+    }
+
+    /// Takes the identity away when `still` holds for it (checked under the lock).
+    pub fn take_identity_if(&self, still: impl FnOnce(&Identity) -> bool) -> Option<Identity> {
+        let mut identity = self.identity.write().unwrap_or_else(|e| e.into_inner());
+        if identity.as_ref().is_some_and(still) {
+            identity.take()
+        } else {
+            None
+        }
+    }
+
+    /// Replaces the expiry watch (aborting the previous one).
+    pub fn set_expiry_watch(&self, watch: Option<AbortHandle>) {
+        let previous = std::mem::replace(
+            &mut *self.expiry_watch.lock().unwrap_or_else(|e| e.into_inner()),
+            watch,
+        );
+        if let Some(previous) = previous {
+            previous.abort();
+        }
     }
 
     pub fn subscriptions(&self) -> std::sync::MutexGuard<'_, Subscriptions> {

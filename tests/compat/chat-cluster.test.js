@@ -9,7 +9,7 @@ import { plainClient } from "./chat-helpers.js";
 let redis, nodes;
 before(async () => {
   redis = await startRedis();
-  nodes = await startCluster(redis, 2);
+  nodes = await startCluster(redis, 2, ["--chat-open"]);
 });
 after(async () => {
   await Promise.all((nodes ?? []).map((n) => n.stop()));
@@ -51,7 +51,7 @@ test("history and unread counts are the same from every node and survive a node 
   // Restart node 1: SIGTERM, then a new process on the same Redis.
   a.proc.kill("SIGTERM");
   assert.equal((await a.exited).code, 0);
-  const restarted = await startServer(["--redis-url", redis.url, "--node-id", "n1-again"]);
+  const restarted = await startServer(["--redis-url", redis.url, "--node-id", "n1-again", "--chat-open"]);
   nodes[0] = restarted;
   const bobOnNew = await member(restarted, "bob");
   const state = await ask(bobOnNew, "chat:join", { roomId: "durable" });

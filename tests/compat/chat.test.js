@@ -5,7 +5,7 @@ import { startServer, mintToken, next, ask, record, until, PUBLISH_KEY } from ".
 import { plainClient } from "./chat-helpers.js";
 
 let server;
-before(async () => (server = await startServer(["--rate-limit", "*=1000/s,chat:send=1000/s,chat:join=1000/s,chat:history=1000/s,chat:read=1000/s"])));
+before(async () => (server = await startServer(["--chat-open", "--rate-limit", "*=1000/s,chat:send=1000/s,chat:join=1000/s,chat:history=1000/s,chat:read=1000/s", "--user-rate-limit", "*=1000/s,chat:send=1000/s,chat:join=1000/s,chat:history=1000/s,chat:read=1000/s"])));
 after(() => server.stop());
 
 const user = (sub) => server.connect({ auth: { token: mintToken({ sub }) }, transports: ["websocket"] });

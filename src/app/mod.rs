@@ -17,8 +17,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{self, token::TokenVerifier};
+mod keys;
+
+use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
+use crate::chat::access::{Authorizer, ChatGate};
 use crate::chat::backlog::ChatBacklog;
 use crate::chat::delivery::ChatBus;
 use crate::chat::plain_hub::PlainHub;
@@ -45,6 +48,7 @@ use crate::node::stats::NodeStats;
 use crate::rate_limit::UserLimiters;
 use crate::realtime::{self, Realtime};
 use crate::server;
+use crate::sessions::UserSessions;
 use crate::store::ChatStore;
 use crate::store::memory::{MemoryLimits, MemoryMetrics, MemoryStore};
 use crate::store::redis::RedisStore;
@@ -121,10 +125,10 @@ struct Secrets {
 
 impl Secrets {
     async fn from_config(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
-        let (tokens, jwks_refresher) = auth::setup::verifier(config, shutdown.clone()).await?;
+        let (tokens, jwks_refresher) = keys::verifier(config, shutdown.clone()).await?;
         let publish_key = match &config.publish_key {
             Some(key) => {
-                auth::setup::warn_if_short("--publish-key", key);
+                keys::warn_if_short("--publish-key", key);
                 key.clone()
             }
             None => {
@@ -302,6 +306,7 @@ impl Wiring<'_> {
                 metrics: self.metrics.clone(),
                 price_groups: market.price_groups.clone(),
                 max_subscriptions: self.config.max_subscriptions as usize,
+                public_symbols: self.config.public_symbols.clone(),
                 chat: chat.chat.clone(),
             }),
         );
@@ -310,7 +315,7 @@ impl Wiring<'_> {
             self.metrics.clone(),
             self.node.clone(),
         ));
-        tasks.extend(self.spawn_node_tasks(&io, &market, &chat, &node_stats, fanout));
+        tasks.extend(self.spawn_node_tasks(&io, &market, &chat, &node_stats, fanout.clone()));
         let runtime_load = Arc::new(RuntimeLoad::default());
         tasks.push(
             runtime_load
@@ -318,6 +323,11 @@ impl Wiring<'_> {
                 .spawn_sampler(self.metrics.gauge(RUNTIME_BUSY, vec![]), self.shutdown.clone()),
         );
         let readiness = Arc::new(Readiness::new(redis.as_ref().map(|(_, health)| health.clone())));
+        let sessions = UserSessions {
+            io: io.clone(),
+            plain: chat.hub.clone(),
+            fanout: fanout.clone(),
+        };
         if let Some((pubsub, _)) = redis {
             let consumers = Consumers {
                 pubsub,
@@ -326,6 +336,7 @@ impl Wiring<'_> {
                     feed: market.feed.clone(),
                     chat: chat.bus.clone(),
                     metrics: self.metrics.clone(),
+                    sessions: sessions.clone(),
                 }),
                 metrics: self.metrics.clone(),
                 origin,
@@ -362,6 +373,7 @@ impl Wiring<'_> {
             chat: chat.chat.clone(),
             user_limits: user_limits.clone(),
             runtime_load,
+            sessions,
             plain_ws: PlainWs {
                 tokens: self.secrets.tokens.clone(),
                 chat: chat.chat,
@@ -405,6 +417,20 @@ impl Wiring<'_> {
         )
     }
 
+    fn chat_gate(&self) -> ChatGate {
+        let config = self.config;
+        ChatGate {
+            authorizer: config.chat_authorizer.clone().map(|url| {
+                Authorizer::new(
+                    url,
+                    self.secrets.publish_key.clone(),
+                    Duration::from_secs(config.chat_authorizer_cache_s),
+                )
+            }),
+            open: config.chat_open,
+        }
+    }
+
     fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {
         let hub = Arc::new(PlainHub::new(self.config.ws_max_queued_bytes as usize));
         let backlog = Arc::new(ChatBacklog::default());
@@ -416,7 +442,7 @@ impl Wiring<'_> {
             backlog: backlog.clone(),
         });
         ChatParts {
-            chat: Arc::new(Chat::new(store, bus.clone())),
+            chat: Arc::new(Chat::new(store, bus.clone(), self.chat_gate())),
             bus,
             hub,
             backlog,

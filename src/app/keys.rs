@@ -8,9 +8,9 @@ use rand::RngCore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::jwks::Jwks;
-use super::keys;
-use super::token::{TokenVerifier, VerifierOptions};
+use crate::auth::jwks::Jwks;
+use crate::auth::keys;
+use crate::auth::token::{TokenVerifier, VerifierOptions};
 use crate::config::{Config, Secret};
 
 /// Secrets shorter than this many bytes are accepted with a warning.
