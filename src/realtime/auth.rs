@@ -96,11 +96,12 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
         Ok(identity) => {
             match session.set_identity(Some(identity.clone())) {
                 // The same user with a fresh token: every room stays (nothing is missed).
-                Some(previous) if previous.user_id == identity.user_id => {
-                    if previous.is_admin && !identity.is_admin {
-                        socket.leave(ADMIN_ROOM);
-                    }
+                Some(previous)
+                    if previous.user_id == identity.user_id && previous.is_admin && !identity.is_admin =>
+                {
+                    socket.leave(ADMIN_ROOM);
                 }
+                Some(previous) if previous.user_id == identity.user_id => {}
                 Some(previous) => leave_user_rooms(socket, session, &previous),
                 None => {}
             }

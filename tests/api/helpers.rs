@@ -265,6 +265,23 @@ impl RawSocket {
         }
     }
 
+    /// Whether the server disconnects this socket (a Socket.IO DISCONNECT
+    /// packet, or the connection closing) within `within`.
+    pub async fn disconnected_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "41" => return true,
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Whether `event` arrives within `within` (for asserting that it does not).
     pub async fn receives(&mut self, event: &str, within: Duration) -> bool {
         tokio::time::timeout(within, self.next(event)).await.is_ok()

@@ -2,6 +2,7 @@
 //! it over HTTP and a raw Socket.IO client. (Compatibility with the real Node
 //! client is proven by `tests/compat`.)
 
+mod access;
 mod dashboard;
 mod helpers;
 mod http_health_metrics;
