@@ -88,9 +88,15 @@ export async function publish(url, route, body, key = PUBLISH_KEY) {
 }
 
 /** An HS256 JWT signed with `secret`. */
-export function mintToken({ sub, role, exp = Math.floor(Date.now() / 1000) + 600, secret = SECRET }) {
+export function mintToken({ sub, role, chat, symbols, exp = Math.floor(Date.now() / 1000) + 600, secret = SECRET }) {
   const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
-  const claims = { exp, ...(sub !== undefined ? { sub } : {}), ...(role ? { role } : {}) };
+  const claims = {
+    exp,
+    ...(sub !== undefined ? { sub } : {}),
+    ...(role ? { role } : {}),
+    ...(chat ? { chat } : {}),
+    ...(symbols ? { symbols } : {}),
+  };
   const unsigned = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
   return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;
 }
