@@ -44,6 +44,12 @@ pub enum Kind {
     Chat,
     /// A node's `metrics` figures for the `admin` room.
     Metrics,
+    /// Socket.IO Admin UI events for every node's `/admin` sockets.
+    AdminEvents,
+    /// What a node with Admin UI sockets asks of every node (watch, list, command).
+    AdminRequest,
+    /// A node's sockets, answering an `AdminRequest` list.
+    AdminReply,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node

@@ -52,18 +52,20 @@ pub fn check_handshake(
     Ok(Session::new(realtime, identity))
 }
 
-pub fn join_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.join(user_room(&identity.user_id));
+fn identity_rooms(identity: &Identity) -> Vec<String> {
+    let mut rooms = vec![user_room(&identity.user_id)];
     if identity.is_admin {
-        socket.join(ADMIN_ROOM);
+        rooms.push(ADMIN_ROOM.to_owned());
     }
+    rooms
 }
 
-fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.leave(user_room(&identity.user_id));
-    if identity.is_admin {
-        socket.leave(ADMIN_ROOM);
-    }
+pub fn join_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
+    super::join(services, socket, identity_rooms(identity));
+}
+
+fn leave_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
+    super::leave(services, socket, identity_rooms(identity));
 }
 
 /// `authenticate` with a token string (or `{ token }`). Success replaces the
@@ -84,9 +86,9 @@ pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infall
     match verified {
         Ok(identity) => {
             if let Some(previous) = session.set_identity(Some(identity.clone())) {
-                leave_identity_rooms(socket, &previous);
+                leave_identity_rooms(&call.services, socket, &previous);
             }
-            join_identity_rooms(socket, &identity);
+            join_identity_rooms(&call.services, socket, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,
@@ -102,7 +104,7 @@ pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infall
         Err(reason) => {
             call.services.metrics.auth_failures.increment(1);
             if let Some(previous) = session.set_identity(None) {
-                leave_identity_rooms(socket, &previous);
+                leave_identity_rooms(&call.services, socket, &previous);
             }
             let message = match (token, reason) {
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),

@@ -76,7 +76,7 @@ pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
         }
     }
     let state = call.services.chat.join_state(&user, &room_id).await?;
-    call.socket.join(chat_room(room_id.as_str()));
+    super::join(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
     call.session
         .subscriptions()
         .chat_rooms
@@ -115,7 +115,7 @@ pub async fn history(call: &Call, _turn: &Turn) -> Result<HistoryAck, ChatError>
 
 pub fn leave(call: &Call, _turn: &Turn) -> Result<OkAck, ChatError> {
     let (_, _, room_id) = context(call)?;
-    call.socket.leave(chat_room(room_id.as_str()));
+    super::leave(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
     call.session.subscriptions().chat_rooms.remove(room_id.as_str());
     Ok(OkAck { ok: true })
 }

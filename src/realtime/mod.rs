@@ -16,7 +16,9 @@ use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 
+use crate::admin::AdminUi;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
@@ -34,6 +36,8 @@ pub struct Realtime {
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,
     pub chat: Arc<Chat>,
+    /// The Socket.IO Admin UI, told of connects, disconnects and room changes.
+    pub admin: Option<Arc<AdminUi>>,
 }
 
 /// Registers namespace `/` on `io`.
@@ -55,14 +59,38 @@ pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
 }
 
 async fn on_connect(socket: SocketRef) {
+    if let Some(admin) = admin_of(&socket) {
+        admin.connected(&socket);
+    }
     tracing::debug!(sid = %socket.id, "connected");
+}
+
+fn admin_of(socket: &SocketRef) -> Option<Arc<AdminUi>> {
+    let session = socket.extensions.get::<Arc<Session>>()?;
+    session.services().admin.clone()
+}
+
+/// Every room a socket joins goes through here (the Admin UI follows them).
+fn join(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
+    socket.join(rooms.clone());
+    if let Some(admin) = &services.admin {
+        admin.joined(socket, &rooms);
+    }
+}
+
+/// Every room a socket leaves goes through here.
+fn leave(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
+    socket.leave(rooms.clone());
+    if let Some(admin) = &services.admin {
+        admin.left(socket, &rooms);
+    }
 }
 
 /// Installs the session, joins the identity's rooms, and registers the one
 /// event handler (every event goes through it, see `ordered`).
 fn attach(socket: &SocketRef, session: Session) {
     if let Some(identity) = session.identity() {
-        auth::join_identity_rooms(socket, &identity);
+        auth::join_identity_rooms(session.services(), socket, &identity);
     }
     socket.extensions.insert(Arc::new(session));
     socket.on_fallback(ordered::on_event);
@@ -92,9 +120,12 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     }
 }
 
-async fn on_disconnect(socket: SocketRef) {
+async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
+        if let Some(admin) = &session.services().admin {
+            admin.disconnected(&socket, reason);
+        }
     }
     tracing::debug!(sid = %socket.id, "disconnected");
 }
