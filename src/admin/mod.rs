@@ -18,7 +18,7 @@ mod socket_info;
 mod stats;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,6 +72,8 @@ pub struct AdminUi {
     /// Other nodes by serverId: when their last `server_stats` came (epoch ms).
     peers: Mutex<HashMap<String, u64>>,
     aggregate: stats::Aggregate,
+    /// Sockets last reported on polling: the next tick tells of their upgrade.
+    polling: Mutex<HashSet<(&'static str, String)>>,
 }
 
 impl AdminUi {
@@ -100,6 +102,7 @@ impl AdminUi {
             lists: Mutex::default(),
             peers: Mutex::default(),
             aggregate: stats::Aggregate::default(),
+            polling: Mutex::default(),
         });
         register(io, admin.clone());
         let tasks = vec![
@@ -131,7 +134,7 @@ impl AdminUi {
             return;
         }
         self.aggregate.count(now, "rawConnection", None);
-        let info = socket_info::serialize(socket);
+        let info = self.serialize(socket);
         self.publish("socket_connected", vec![info, timestamp(now)]);
     }
 
@@ -287,8 +290,19 @@ impl AdminUi {
             .iter()
             .filter_map(|nsp| self.io.of(nsp))
             .flat_map(|ns| ns.local().sockets())
-            .map(|s| socket_info::serialize(&s))
+            .map(|s| self.serialize(&s))
             .collect()
+    }
+
+    /// The socket for the UI; one reported on polling is remembered (see `stats`).
+    fn serialize(&self, socket: &SocketRef) -> Value {
+        if socket_info::transport(socket) == "polling"
+            && let Some(nsp) = NAMESPACES.iter().find(|n| **n == socket.ns())
+        {
+            let mut polling = self.polling.lock().unwrap_or_else(|e| e.into_inner());
+            polling.insert((nsp, socket.id.to_string()));
+        }
+        socket_info::serialize(socket)
     }
 
     /// What another node sent (an envelope of an admin kind).

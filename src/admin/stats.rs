@@ -46,7 +46,6 @@ impl AdminUi {
     /// so sends its stats (and, with admin sockets here, a `Watch`).
     pub(super) async fn tick(self: Arc<Self>, shutdown: CancellationToken) {
         let mut ticker = clock::ticker(STATS_PERIOD);
-        let mut transports = HashMap::new();
         let hostname = hostname();
         loop {
             let here = self.local_admin_sockets();
@@ -59,9 +58,9 @@ impl AdminUi {
                     fanout.send(Kind::AdminRequest, &[AdminRequest::Watch]);
                 }
                 self.publish(SERVER_STATS, vec![self.server_stats(&hostname)]);
-                self.report_upgrades(&mut transports);
+                self.report_upgrades();
             } else {
-                transports.clear();
+                self.polling.lock().unwrap_or_else(|e| e.into_inner()).clear();
                 self.aggregate.drain();
             }
             if !clock::next_tick(&mut ticker, &shutdown).await {
@@ -94,24 +93,31 @@ impl AdminUi {
         })
     }
 
-    /// `socket_updated {id, nsp, transport}` for each socket that was on
-    /// polling at the previous tick and is on WebSocket now.
-    fn report_upgrades(&self, last: &mut HashMap<(&'static str, String), &'static str>) {
-        let mut now = HashMap::with_capacity(last.len());
-        for nsp in NAMESPACES {
-            for socket in self.io.of(nsp).map(|ns| ns.local().sockets()).unwrap_or_default() {
-                let id = socket.id.to_string();
-                let transport = socket_info::transport(&socket);
-                if transport == "websocket" && last.get(&(nsp, id.clone())) == Some(&"polling") {
-                    self.publish(
-                        "socket_updated",
-                        vec![json!({"id": id, "nsp": nsp, "transport": transport})],
-                    );
-                }
-                now.insert((nsp, id), transport);
+    /// `socket_updated {id, nsp, transport}` for each socket reported on
+    /// polling that is on WebSocket now.
+    fn report_upgrades(&self) {
+        let reported: Vec<_> = {
+            let mut polling = self.polling.lock().unwrap_or_else(|e| e.into_inner());
+            polling.drain().collect()
+        };
+        for (nsp, id) in reported {
+            let socket = self
+                .io
+                .of(nsp)
+                .and_then(|ns| id.parse().ok().and_then(|sid| ns.get_socket(sid)));
+            let Some(socket) = socket else { continue };
+            if socket_info::transport(&socket) == "websocket" {
+                self.publish(
+                    "socket_updated",
+                    vec![json!({"id": id, "nsp": nsp, "transport": "websocket"})],
+                );
+            } else {
+                self.polling
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((nsp, id));
             }
         }
-        *last = now;
     }
 }
 

@@ -92,6 +92,11 @@ describe("admin UI, read-only (the default)", () => {
     const [connected, at] = await seenEvent(admin.seen, "socket_connected", ([s]) => s.id === carol.id);
     assert.ok(connected.rooms.includes("user:carol"));
     assert.match(at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    if (connected.transport === "polling") {
+      // It opened on polling and upgrades: the UI hears of it within a stats period.
+      const [update] = await seenEvent(admin.seen, "socket_updated", ([s]) => s.id === carol.id, 5000);
+      assert.deepEqual(update, { id: carol.id, nsp: "/", transport: "websocket" });
+    }
     await ask(carol, "subscribe:price", ["SOL"]);
     await seenEvent(admin.seen, "room_joined", ([nsp, room, id]) => nsp === "/" && room === "price:SOL" && id === carol.id);
     await ask(carol, "unsubscribe:price", ["SOL"]);
