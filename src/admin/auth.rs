@@ -101,3 +101,17 @@ impl AdminUi {
             .unwrap_or(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_bcrypt_prefix_of_the_usual_tools_verifies() {
+        // bcryptjs gives $2a$, htpasswd -B gives $2y$, most libraries $2b$.
+        let hash = "$2a$10$B8zar/OC3uM.XLVg8jY26uONXPi1e8dkMEGmjvfo3oQTrL/PLAFqq";
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = hash.replacen("$2a$", prefix, 1);
+            assert!(bcrypt::verify("roomcast-admin", &hash).unwrap(), "{prefix}");
+            assert!(!bcrypt::verify("roomcast-Admin", &hash).unwrap(), "{prefix}");
+        }
+    }
+}

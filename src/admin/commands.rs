@@ -93,7 +93,11 @@ impl AdminUi {
                 }
                 ns.local().to(filter.clone()).sockets()
             }
-            None => ns.local().sockets(),
+            // "Clear room": the sockets of that room leave it.
+            None => match &command.action {
+                Action::Leave(room) => ns.local().to(room.clone()).sockets(),
+                _ => ns.local().sockets(),
+            },
         };
         for socket in targets {
             self.act(socket, &command.action);
@@ -107,12 +111,16 @@ impl AdminUi {
                 let _ = socket.disconnect();
             }
             Action::Join(room) => {
-                socket.join(room.clone());
-                self.joined(&socket, std::slice::from_ref(room));
+                if !socket.rooms().iter().any(|r| r == room) {
+                    socket.join(room.clone());
+                    self.joined(&socket, std::slice::from_ref(room));
+                }
             }
             Action::Leave(room) => {
-                socket.leave(room.clone());
-                self.left(&socket, std::slice::from_ref(room));
+                if socket.rooms().iter().any(|r| r == room) {
+                    socket.leave(room.clone());
+                    self.left(&socket, std::slice::from_ref(room));
+                }
             }
         }
     }

@@ -414,26 +414,12 @@ impl AdminUi {
 }
 
 fn timestamp(epoch_ms: u64) -> Value {
-    // `new Date().toISOString()` on the wire; the UI sorts these as strings.
-    let secs = epoch_ms / 1000;
-    let date = socket_info_date(secs);
-    json!(format!("{date}.{:03}Z", epoch_ms % 1000))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` in UTC.
-fn socket_info_date(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}")
+    // `new Date()` goes over the wire as its ISO string; the UI sorts these as strings.
+    let (year, month, day, h, m, s) = socket_info::civil(epoch_ms / 1000);
+    let ms = epoch_ms % 1000;
+    json!(format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z"
+    ))
 }
 
 /// socket.io's words for why a socket went.

@@ -125,11 +125,19 @@ fn date_string(epoch_ms: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let secs = epoch_ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
+    let (year, month, day, h, m, s) = civil(epoch_ms / 1000);
+    let weekday = (epoch_ms / 86_400_000 % 7) as usize;
+    format!(
+        "{} {} {day:02} {year} {h:02}:{m:02}:{s:02} GMT+0000 (Coordinated Universal Time)",
+        DAYS[weekday],
+        MONTHS[(month - 1) as usize],
+    )
+}
+
+/// `(year, month, day, hour, minute, second)` in UTC of a Unix time
+/// (H. Hinnant's days-to-civil algorithm).
+pub(super) fn civil(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
+    let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -138,10 +146,13 @@ fn date_string(epoch_ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{} {} {day:02} {year} {h:02}:{m:02}:{s:02} GMT+0000 (Coordinated Universal Time)",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
+    (
+        year,
+        month,
+        day,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
     )
 }
 

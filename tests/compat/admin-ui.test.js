@@ -154,6 +154,22 @@ describe("admin UI, development mode", () => {
     assert.equal(reason, "server namespace disconnect");
   });
 
+  test("leave without a filter clears the room on every node", async () => {
+    const [n1, n2] = c.nodes;
+    const admin = await c.login(n1);
+    await seenEvent(admin.seen, "all_sockets");
+    const [p, q] = [await n1.connect(), await n2.connect()];
+    await ask(p, "subscribe:price", ["ADA"]);
+    await ask(q, "subscribe:price", ["ADA"]);
+    admin.socket.emit("leave", "/", "price:ADA");
+    for (const id of [p.id, q.id]) {
+      await seenEvent(admin.seen, "room_left", ([, room, who]) => room === "price:ADA" && who === id);
+    }
+    const all = (await c.login(n2)).seen;
+    const [[list]] = [await seenEvent(all, "all_sockets")];
+    assert.ok(!list.some((s) => s.rooms.includes("price:ADA")), "nobody is in the room any more");
+  });
+
   test("_disconnect with a room disconnects that room's sockets on every node", async () => {
     const [n1, n2] = c.nodes;
     const admin = await c.login(n2);
