@@ -72,17 +72,23 @@ fn admin_of(socket: &SocketRef) -> Option<Arc<AdminUi>> {
 
 /// Every room a socket joins goes through here (the Admin UI follows them).
 fn join(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
-    socket.join(rooms.clone());
-    if let Some(admin) = &services.admin {
-        admin.joined(socket, &rooms);
+    match &services.admin {
+        Some(admin) => {
+            socket.join(rooms.clone());
+            admin.joined(socket, &rooms);
+        }
+        None => socket.join(rooms),
     }
 }
 
 /// Every room a socket leaves goes through here.
 fn leave(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
-    socket.leave(rooms.clone());
-    if let Some(admin) = &services.admin {
-        admin.left(socket, &rooms);
+    match &services.admin {
+        Some(admin) => {
+            socket.leave(rooms.clone());
+            admin.left(socket, &rooms);
+        }
+        None => socket.leave(rooms),
     }
 }
 
