@@ -146,6 +146,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(65_536..=(1 << 40)))]
     pub chat_memory_max_bytes: u64,
 
+    /// bcrypt hash of the Socket.IO Admin UI password (user `admin`). Set: the
+    /// `/admin` namespace and the web app at `/admin-ui/` are on.
+    #[arg(long, env = "ROOMCAST_ADMIN_UI_PASSWORD", value_parser = parse_bcrypt_hash)]
+    pub admin_ui_password: Option<Secret>,
+
+    /// `readonly`: the Admin UI sees every node but changes nothing;
+    /// `development`: it can also disconnect sockets and make them join or leave rooms.
+    #[arg(long, env = "ROOMCAST_ADMIN_UI_MODE", default_value = "readonly")]
+    pub admin_ui_mode: AdminUiMode,
+
     /// Price and trades rooms one socket may hold together.
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -232,6 +242,20 @@ impl std::str::FromStr for CorsOrigins {
     }
 }
 
+/// What the Admin UI may do (`--admin-ui-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdminUiMode {
+    Readonly,
+    Development,
+}
+
+/// A bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`), checked at start-up.
+fn parse_bcrypt_hash(s: &str) -> Result<Secret, String> {
+    s.parse::<bcrypt::HashParts>()
+        .map(|_| Secret::new(s))
+        .map_err(|_| "not a bcrypt hash (e.g. $2b$10$...)".to_owned())
+}
+
 /// Structured log output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -312,5 +336,7 @@ mod tests {
         assert!(Config::try_parse_from(["roomcast", "--cors-origin", ","]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--cors-origin", "bad\norigin"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--redis-channels", "roomcast:x"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--admin-ui-password", "plain"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--admin-ui-mode", "root"]).is_err());
     }
 }

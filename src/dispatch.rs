@@ -9,6 +9,7 @@ use futures_util::future::{BoxFuture, FutureExt};
 use serde_json::Value;
 use socketioxide::SocketIo;
 
+use crate::admin::AdminUi;
 use crate::chat::delivery::ChatBus;
 use crate::chat::out::ChatOut;
 use crate::clock;
@@ -28,6 +29,8 @@ pub struct LocalDelivery {
     pub chat: Arc<ChatBus>,
     pub metrics: Arc<Metrics>,
     pub sessions: UserSessions,
+    /// The Socket.IO Admin UI side, when `--admin-ui-password` is set.
+    pub admin: Option<Arc<AdminUi>>,
 }
 
 impl Dispatcher for LocalDelivery {
@@ -87,6 +90,11 @@ impl LocalDelivery {
                 let figures: Vec<NodeMetrics> = serde_json::from_slice(items).map_err(|e| e.to_string())?;
                 for figures in &figures {
                     admin_feed::deliver_local(&self.io, &self.metrics, figures).await;
+                }
+            }
+            Kind::AdminEvents | Kind::AdminRequest | Kind::AdminReply => {
+                if let Some(admin) = &self.admin {
+                    admin.deliver(kind, items).await?;
                 }
             }
         }

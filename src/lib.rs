@@ -3,6 +3,7 @@
 //! The public surface is [`Application`] and [`Config`]; the modules the
 //! black-box tests and the load tool reach into are public, the rest private.
 
+mod admin;
 mod app;
 pub mod auth;
 mod chat;

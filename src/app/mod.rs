@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 mod keys;
 
+use crate::admin::AdminUi;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::chat::access::{Authorizer, ChatGate};
@@ -293,6 +294,18 @@ impl Wiring<'_> {
                 (store as Arc<dyn ChatStore>, Some(fanout), Some((pubsub, health)))
             }
         };
+        let admin = self.config.admin_ui_password.clone().map(|hash| {
+            let (admin, admin_tasks) = AdminUi::spawn(
+                &io,
+                self.node.clone(),
+                self.config.admin_ui_mode,
+                hash,
+                fanout.clone(),
+                self.shutdown.clone(),
+            );
+            tasks.extend(admin_tasks);
+            admin
+        });
         let chat = self.chat(&io, store, fanout.clone());
         let market = self.market(&io, fanout.clone());
         let rate_limits = Arc::new(self.config.rate_limit.clone());
@@ -308,6 +321,7 @@ impl Wiring<'_> {
                 max_subscriptions: self.config.max_subscriptions as usize,
                 public_symbols: self.config.public_symbols.clone(),
                 chat: chat.chat.clone(),
+                admin: admin.clone(),
             }),
         );
         let node_stats = Arc::new(NodeStats::new(
@@ -337,6 +351,7 @@ impl Wiring<'_> {
                     chat: chat.bus.clone(),
                     metrics: self.metrics.clone(),
                     sessions: sessions.clone(),
+                    admin: admin.clone(),
                 }),
                 metrics: self.metrics.clone(),
                 origin,
@@ -392,7 +407,7 @@ impl Wiring<'_> {
         let options = HttpOptions {
             cors: &self.config.cors_origin,
             max_body: self.config.max_body,
-            extra_routes: self.config.demo.then(demo::token::router),
+            extra_routes: extra_routes(self.config.demo, admin.is_some()),
         };
         Ok(Wired {
             router: http::app(state, layer, options),
@@ -493,6 +508,15 @@ impl Wiring<'_> {
                 .spawn_retry(io.clone(), self.shutdown.clone()),
         ]
     }
+}
+
+/// Routes merged in front of the API: the demo's token endpoint, the Admin UI.
+fn extra_routes(demo: bool, admin_ui: bool) -> Option<Router<AppState>> {
+    let routes = [
+        demo.then(demo::token::router),
+        admin_ui.then(http::admin_ui::router),
+    ];
+    routes.into_iter().flatten().reduce(Router::merge)
 }
 
 fn random_secret() -> Secret {

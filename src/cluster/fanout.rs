@@ -46,6 +46,12 @@ pub enum Kind {
     Metrics,
     /// Users to send away (disconnect everywhere).
     Disconnect,
+    /// Socket.IO Admin UI events for every node's `/admin` sockets.
+    AdminEvents,
+    /// What a node with Admin UI sockets asks of every node (watch, list, command).
+    AdminRequest,
+    /// A node's sockets, answering an `AdminRequest` list.
+    AdminReply,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node

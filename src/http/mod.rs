@@ -2,6 +2,7 @@
 //! `router()` per file, merged here with the plain WebSocket endpoint, the
 //! Socket.IO layer, CORS and the body limit.
 
+pub mod admin_ui;
 mod chat;
 mod console;
 pub mod error;
@@ -73,7 +74,7 @@ impl FromRef<AppState> for PlainWs {
 pub struct HttpOptions<'a> {
     pub cors: &'a CorsOrigins,
     pub max_body: u64,
-    /// Routes merged in front of the API (the demo's token endpoint).
+    /// Routes merged in front of the API (the demo's token endpoint, the Admin UI).
     pub extra_routes: Option<Router<AppState>>,
 }
 

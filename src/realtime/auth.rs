@@ -53,28 +53,32 @@ pub async fn check_handshake(
     Ok(Session::new(realtime, identity))
 }
 
-pub fn join_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.join(user_room(&identity.user_id));
+fn identity_rooms(identity: &Identity) -> Vec<String> {
+    let mut rooms = vec![user_room(&identity.user_id)];
     if identity.is_admin {
-        socket.join(ADMIN_ROOM);
+        rooms.push(ADMIN_ROOM.to_owned());
     }
+    rooms
 }
 
-fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.leave(user_room(&identity.user_id));
-    if identity.is_admin {
-        socket.leave(ADMIN_ROOM);
-    }
+pub fn join_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
+    super::join(services, socket, identity_rooms(identity));
+}
+
+fn leave_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
+    super::leave(services, socket, identity_rooms(identity));
 }
 
 /// Leaves every room that came with `identity`: its user and admin rooms and
 /// the chat rooms joined under it (market data stays).
-pub fn leave_user_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
-    leave_identity_rooms(socket, identity);
+pub fn leave_user_rooms(services: &Realtime, socket: &SocketRef, session: &Session, identity: &Identity) {
+    leave_identity_rooms(services, socket, identity);
     let chat_rooms = std::mem::take(&mut session.subscriptions().chat_rooms);
-    for room_id in chat_rooms {
-        socket.leave(chat_room(&room_id));
-    }
+    super::leave(
+        services,
+        socket,
+        chat_rooms.iter().map(|id| chat_room(id)).collect(),
+    );
 }
 
 /// `authenticate` with a token string (or `{ token }`). Success replaces the
@@ -99,13 +103,13 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
                 Some(previous)
                     if previous.user_id == identity.user_id && previous.is_admin && !identity.is_admin =>
                 {
-                    socket.leave(ADMIN_ROOM);
+                    super::leave(&call.services, socket, vec![ADMIN_ROOM.to_owned()]);
                 }
                 Some(previous) if previous.user_id == identity.user_id => {}
-                Some(previous) => leave_user_rooms(socket, session, &previous),
+                Some(previous) => leave_user_rooms(&call.services, socket, session, &previous),
                 None => {}
             }
-            join_identity_rooms(socket, &identity);
+            join_identity_rooms(&call.services, socket, &identity);
             expiry::watch(socket, session, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
@@ -123,7 +127,7 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
             call.services.metrics.auth_failures.increment(1);
             session.set_expiry_watch(None);
             if let Some(previous) = session.set_identity(None) {
-                leave_user_rooms(socket, session, &previous);
+                leave_user_rooms(&call.services, socket, session, &previous);
             }
             let message = match (token, reason) {
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),

@@ -79,7 +79,7 @@ pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
     let chat = &call.services.chat;
     chat.authorize(&user, &room_id).await?;
     let state = chat.join_state(&user.user_id, &room_id).await?;
-    call.socket.join(chat_room(room_id.as_str()));
+    super::join(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
     call.session
         .subscriptions()
         .chat_rooms
@@ -118,7 +118,7 @@ pub async fn history(call: &Call, _turn: &Turn) -> Result<HistoryAck, ChatError>
 
 pub fn leave(call: &Call, _turn: &Turn) -> Result<OkAck, ChatError> {
     let (_, _, room_id) = context(call)?;
-    call.socket.leave(chat_room(room_id.as_str()));
+    super::leave(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
     call.session.subscriptions().chat_rooms.remove(room_id.as_str());
     Ok(OkAck { ok: true })
 }

@@ -85,7 +85,7 @@ pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Mark
         });
     }
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    call.socket.join(rooms.clone());
+    super::join(&call.services, &call.socket, rooms.clone());
     if !new.is_empty() {
         feed.held(&mut subs)
             .extend(new.into_iter().map(|s| s.as_str().to_owned()));
@@ -102,7 +102,7 @@ pub fn unsubscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Ma
     let session = &call.session;
     let mut subs = session.subscriptions();
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    call.socket.leave(rooms.clone());
+    super::leave(&call.services, &call.socket, rooms.clone());
     let held = feed.held(&mut subs);
     let before = held.len();
     for symbol in &symbols {

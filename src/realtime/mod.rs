@@ -17,7 +17,9 @@ use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 
+use crate::admin::AdminUi;
 use crate::auth::patterns::Patterns;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
@@ -39,6 +41,8 @@ pub struct Realtime {
     /// What sockets without a `symbols` claim may subscribe to.
     pub public_symbols: Patterns,
     pub chat: Arc<Chat>,
+    /// The Socket.IO Admin UI, told of connects, disconnects and room changes.
+    pub admin: Option<Arc<AdminUi>>,
 }
 
 /// Registers namespace `/` on `io`.
@@ -60,7 +64,37 @@ pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
 }
 
 async fn on_connect(socket: SocketRef) {
+    if let Some(admin) = admin_of(&socket) {
+        admin.connected(&socket);
+    }
     tracing::debug!(sid = %socket.id, "connected");
+}
+
+fn admin_of(socket: &SocketRef) -> Option<Arc<AdminUi>> {
+    let session = socket.extensions.get::<Arc<Session>>()?;
+    session.services().admin.clone()
+}
+
+/// Every room a socket joins goes through here (the Admin UI follows them).
+fn join(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
+    match &services.admin {
+        Some(admin) => {
+            socket.join(rooms.clone());
+            admin.joined(socket, &rooms);
+        }
+        None => socket.join(rooms),
+    }
+}
+
+/// Every room a socket leaves goes through here.
+fn leave(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
+    match &services.admin {
+        Some(admin) => {
+            socket.leave(rooms.clone());
+            admin.left(socket, &rooms);
+        }
+        None => socket.leave(rooms),
+    }
 }
 
 /// Installs the session, joins the identity's rooms, and registers the one
@@ -68,7 +102,7 @@ async fn on_connect(socket: SocketRef) {
 fn attach(socket: &SocketRef, session: Session) {
     let session = Arc::new(session);
     if let Some(identity) = session.identity() {
-        auth::join_identity_rooms(socket, &identity);
+        auth::join_identity_rooms(session.services(), socket, &identity);
         expiry::watch(socket, &session, &identity);
     }
     socket.extensions.insert(session);
@@ -99,10 +133,13 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     }
 }
 
-async fn on_disconnect(socket: SocketRef) {
+async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
         session.set_expiry_watch(None);
+        if let Some(admin) = &session.services().admin {
+            admin.disconnected(&socket, reason);
+        }
     }
     tracing::debug!(sid = %socket.id, "disconnected");
 }

@@ -61,7 +61,7 @@ async fn plain_upgrade_status(addr: SocketAddr, room: &str, token: &str) -> u16 
 
 #[tokio::test]
 async fn chat_rooms_are_private_by_default_on_every_entry_point() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.chat_open = false).await;
     let alice = token_with(&app, "alice", 600, Some(&["dm-alice-*"]), None);
     let mallory = token_with(&app, "mallory", 600, None, None);
 

@@ -35,6 +35,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_tests();
     config.publish_key = Some(roomcast::config::Secret::new(PUBLISH_KEY));
     config.jwt_secret = Some(roomcast::config::Secret::new(JWT_SECRET));
+    // Chat tests need open rooms; the access tests turn it off to test privacy.
+    config.chat_open = true;
     configure(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr();

@@ -24,7 +24,7 @@ async fn debug_text_logs_hold_no_token_and_no_forged_line() {
             "--jwt-secret",
             JWT_SECRET,
         ])
-        .args(["--publish-key", "logs-test-key"])
+        .args(["--publish-key", "logs-test-key", "--chat-open"])
         .env("RUST_LOG", "debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
