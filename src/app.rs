@@ -32,6 +32,7 @@ use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
 use crate::config::{Config, Secret};
 use crate::demo;
+use crate::http::conn::{Connections, Timeouts};
 use crate::http::health::Readiness;
 use crate::http::{self, AppState};
 use crate::market::feed::Feed;
@@ -55,6 +56,9 @@ const WS_READ_BUFFER: usize = 1024;
 /// How long the whole shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
 
+/// How long shutdown waits for Socket.IO WebSockets to end on their own.
+const SEVER_WAIT: Duration = Duration::from_secs(3);
+
 type CloseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct Application {
@@ -67,6 +71,7 @@ pub struct Application {
     readiness: Arc<Readiness>,
     tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    connections: Arc<Connections>,
     close_transports: Box<dyn FnOnce() -> CloseFuture + Send>,
 }
 
@@ -148,6 +153,18 @@ impl Application {
                 wired
             }
         };
+        let connections = Arc::new(Connections::new(
+            Timeouts {
+                header: Duration::from_secs(config.header_timeout_s),
+                idle: Duration::from_secs(config.idle_timeout_s),
+                body: Duration::from_secs(config.body_timeout_s),
+            },
+            config.max_body,
+            config
+                .max_connections_per_ip
+                .unwrap_or_else(http::conn::default_per_ip_limit),
+            &metrics,
+        ));
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
@@ -159,6 +176,7 @@ impl Application {
             readiness: wired.readiness,
             tasks_shutdown,
             tasks: wired.tasks,
+            connections,
             close_transports: wired.close_transports,
         })
     }
@@ -190,6 +208,7 @@ impl Application {
         let server = tokio::spawn(http::serve::serve(
             self.listener,
             self.router,
+            self.connections.clone(),
             stop_accepting.clone(),
         ));
         shutdown.await;
@@ -201,6 +220,15 @@ impl Application {
         for task in self.tasks {
             let _ = tokio::time::timeout_at(deadline, task).await;
         }
+        // End Socket.IO transports without an Engine.IO `close` packet first,
+        // so every client reconnects; `io.close()` then ends what is left.
+        self.connections.sever_socket_io();
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + SEVER_WAIT), async {
+            while self.connections.socket_io_ws_open() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
         let _ = tokio::time::timeout_at(deadline, (self.close_transports)()).await;
         match tokio::time::timeout_at(deadline, server).await {
             Ok(Ok(())) => tracing::info!("stopped"),

@@ -35,6 +35,9 @@ pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
+pub const CONNECTIONS_REFUSED: &str = "roomcast_connections_refused_total";
+pub const CONNECTIONS_CLOSED: &str = "roomcast_connections_closed_total";
+pub const ACCEPT_ERRORS: &str = "roomcast_accept_errors_total";
 
 /// Label value for client events roomcast does not know (keeps label cardinality bounded).
 const UNKNOWN_EVENT: &str = "unknown";

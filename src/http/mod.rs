@@ -2,24 +2,25 @@
 //! per file, merged here with the Socket.IO layer, CORS and the body limit.
 
 pub mod chat;
+pub mod conn;
 pub mod console;
 pub mod demo;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod origin;
 pub mod publish;
 pub mod request_head;
 pub mod serve;
+pub mod service;
 pub mod ws_chat;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method};
 use axum::{Extension, Router};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use tokio_util::sync::CancellationToken;
@@ -92,32 +93,11 @@ pub fn app<A: Adapter>(
         .layer(DefaultBodyLimit::max(max_body as usize))
         .layer(Extension(BodyLimit(max_body)))
         .with_state(state);
-    Ok(api
-        .layer(socket_io)
+    let origins = origin::Origins::parse(cors_origins)?;
+    let cors = origins.cors();
+    Ok(origins
+        .guard(api.layer(socket_io))
         .layer(axum::middleware::map_request(request_head::own_upgrade_head))
-        .layer(cors(cors_origins)?)
+        .layer(cors)
         .layer(TraceLayer::new_for_http()))
-}
-
-fn cors(origins: &[String]) -> Result<CorsLayer, String> {
-    let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request());
-    if origins.iter().any(|o| o.trim() == "*") {
-        return Ok(layer
-            .allow_origin(AllowOrigin::mirror_request())
-            .allow_credentials(true));
-    }
-    let list = origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("--cors-origin: {o:?} is not a valid origin")))
-        .collect::<Result<Vec<_>, _>>()?;
-    if list.is_empty() {
-        return Err("--cors-origin: give at least one origin, or *".into());
-    }
-    Ok(layer
-        .allow_origin(AllowOrigin::list(list))
-        .allow_credentials(true))
 }
