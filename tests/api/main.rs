@@ -6,5 +6,6 @@ mod dashboard;
 mod helpers;
 mod http_health_metrics;
 mod http_publish;
+mod limits;
 mod sockets;
 mod store_redis;
