@@ -385,13 +385,23 @@ async fn listed_origins_get_credentials_and_other_origins_are_refused_on_socket_
     app.stop().await;
 }
 
+/// A spawned roomcast process, killed and reaped when dropped.
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A roomcast process with an open-file limit of `nofile`, logging JSON to a pipe.
 fn spawn_with_fd_limit(
     nofile: u32,
     args: &[&str],
-) -> (std::process::Child, SocketAddr, std::sync::mpsc::Receiver<String>) {
+) -> (Spawned, SocketAddr, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_roomcast"))
@@ -409,7 +419,8 @@ fn spawn_with_fd_limit(
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("roomcast starts");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut child = Spawned(child);
+    let stdout = child.0.stdout.take().expect("piped stdout");
     let (lines, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -436,7 +447,7 @@ fn spawn_with_fd_limit(
 
 #[tokio::test]
 async fn out_of_file_descriptors_the_server_backs_off_and_healthz_recovers_as_idle_connections_time_out() {
-    let (mut child, addr, logs) =
+    let (child, addr, logs) =
         spawn_with_fd_limit(64, &["--header-timeout-s", "1", "--max-connections-per-ip", "0"]);
     // 150 connections that never send a request: more than the process has descriptors.
     let mut idle = Vec::new();
@@ -458,8 +469,7 @@ async fn out_of_file_descriptors_the_server_backs_off_and_healthz_recovers_as_id
     .await;
     let recovered = started.elapsed();
     let scrape = tokio::time::timeout(WAIT, other_address_get(addr, "/metrics")).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let warnings = logs.try_iter().filter(|l| l.contains("accept failed")).count();
     let answer = health.expect("healthz answers within 8 s").expect("healthz read");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
