@@ -130,3 +130,27 @@ impl AcceptErrors {
         pause
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_accepts_back_off_doubling_to_a_cap_and_reset_on_success() {
+        let mut errors = AcceptErrors::default();
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<_> = (0..10).map(|_| errors.failed(&emfile)).collect();
+        assert_eq!(pauses[0], ACCEPT_BACKOFF_MIN);
+        assert_eq!(pauses[1], ACCEPT_BACKOFF_MIN * 2);
+        assert_eq!(*pauses.last().unwrap(), ACCEPT_BACKOFF_MAX);
+        assert_eq!(
+            errors.unlogged, 9,
+            "one warning, nine suppressed within the period"
+        );
+        tokio::time::advance(ACCEPT_WARN_EVERY).await;
+        errors.failed(&emfile);
+        assert_eq!(errors.unlogged, 0, "warned again after the period");
+        errors.succeeded();
+        assert_eq!(errors.failed(&emfile), ACCEPT_BACKOFF_MIN);
+    }
+}

@@ -86,6 +86,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 shared: shared.clone(),
                 connections: connections.clone(),
                 timed_out: false,
+                ended: false,
             })
         });
         let router = self.router.clone();
@@ -162,6 +163,8 @@ struct DeadlineBody {
     shared: Arc<ConnShared>,
     connections: Arc<Connections>,
     timed_out: bool,
+    /// Read to its end (a chunked body does not say so through `is_end_stream`).
+    ended: bool,
 }
 
 impl http_body::Body for DeadlineBody {
@@ -176,6 +179,7 @@ impl http_body::Body for DeadlineBody {
             return Poll::Ready(Some(Err(BodyTimeout(self.seconds).into())));
         }
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            self.ended |= frame.is_none();
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         let deadline = self.deadline;
@@ -203,7 +207,7 @@ impl Drop for DeadlineBody {
     fn drop(&mut self) {
         if self.timed_out {
             self.shared.no_linger();
-        } else if !http_body::Body::is_end_stream(&self.inner) {
+        } else if !self.ended && !http_body::Body::is_end_stream(&self.inner) {
             self.shared.linger();
         }
     }

@@ -307,6 +307,33 @@ async fn a_declared_body_over_the_limit_gets_413_without_100_continue_and_a_full
             "expect={expect}: the whole body was written: {written:?}"
         );
     }
+
+    // No declared length (chunked): 413 once the limit is passed, still read by a full writer.
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let written = tokio::spawn(async move {
+        writer
+            .write_all(b"POST /api/v1/prices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer api-test-publish-key\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await?;
+        writer
+            .write_all(format!("{:x}\r\n", 4_000_000).as_bytes())
+            .await?;
+        writer.write_all(&vec![b'x'; 4_000_000]).await?;
+        writer.write_all(b"\r\n0\r\n\r\n").await
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, reader.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "chunked: read without a reset: {read:?} {answer}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "chunked: {answer}");
+    let written = tokio::time::timeout(WAIT, written).await.unwrap().unwrap();
+    assert!(
+        written.is_ok(),
+        "chunked: the whole body was written: {written:?}"
+    );
     app.stop().await;
 }
 
