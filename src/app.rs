@@ -223,12 +223,8 @@ impl Application {
         // End Socket.IO transports without an Engine.IO `close` packet first,
         // so every client reconnects; `io.close()` then ends what is left.
         self.connections.sever_socket_io();
-        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + SEVER_WAIT), async {
-            while self.connections.socket_io_ws_open() > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
+        let sever_deadline = deadline.min(tokio::time::Instant::now() + SEVER_WAIT);
+        let _ = tokio::time::timeout_at(sever_deadline, self.connections.socket_io_ws_closed()).await;
         let _ = tokio::time::timeout_at(deadline, (self.close_transports)()).await;
         match tokio::time::timeout_at(deadline, server).await {
             Ok(Ok(())) => tracing::info!("stopped"),

@@ -63,6 +63,8 @@ pub struct Connections {
     per_ip_limit: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     socket_io_ws: Mutex<HashMap<u64, Weak<TcpStream>>>,
+    /// Notified when a Socket.IO WebSocket connection goes.
+    socket_io_ws_gone: Notify,
     next_id: AtomicU64,
     /// Fires at shutdown: Socket.IO transports end (WebSockets, long-polls).
     pub sever: CancellationToken,
@@ -83,6 +85,7 @@ impl Connections {
             per_ip_limit,
             per_ip: Mutex::default(),
             socket_io_ws: Mutex::default(),
+            socket_io_ws_gone: Notify::new(),
             next_id: AtomicU64::new(0),
             sever: CancellationToken::new(),
             refused_per_ip: metrics.counter(CONNECTIONS_REFUSED, vec![Label::new("reason", "per_ip_limit")]),
@@ -146,9 +149,22 @@ impl Connections {
         }
     }
 
-    /// Socket.IO WebSocket connections still open.
-    pub fn socket_io_ws_open(&self) -> usize {
-        self.socket_io_ws.lock().unwrap_or_else(|e| e.into_inner()).len()
+    /// Resolves once no Socket.IO WebSocket connection is open.
+    pub async fn socket_io_ws_closed(&self) {
+        loop {
+            let gone = self.socket_io_ws_gone.notified();
+            let mut gone = std::pin::pin!(gone);
+            gone.as_mut().enable();
+            if self
+                .socket_io_ws
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            gone.await;
+        }
     }
 
     pub fn count_expired(&self, why: Expired) {
@@ -306,10 +322,6 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn shared(&self) -> &Arc<ConnShared> {
-        &self.shared
-    }
-
     /// A handle for registering this connection later (from the request service).
     pub fn registration(&self) -> Registration {
         Registration {
@@ -402,11 +414,15 @@ impl Drop for ConnIo {
     fn drop(&mut self) {
         let slot = self.slot.take();
         if let Some(slot) = &slot {
-            slot.connections
+            let removed = slot
+                .connections
                 .socket_io_ws
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&self.shared.id);
+            if removed.is_some() {
+                slot.connections.socket_io_ws_gone.notify_waiters();
+            }
         }
         if self.shared.linger.load(Ordering::Relaxed)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()

@@ -84,9 +84,13 @@ pub async fn serve(
                 _ = connection.as_mut() => {}
                 why = shared.expired(connections.timeouts) => connections.count_expired(why),
                 _ = stop.cancelled() => {
-                    // Finish the request in flight (a long-poll ends when transports close).
+                    // Finish the request in flight (a long-poll ends when transports close);
+                    // a head or an idle connection still has its timeout.
                     connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        why = shared.expired(connections.timeouts) => connections.count_expired(why),
+                    }
                 }
             }
             shared.done();
