@@ -62,7 +62,7 @@ pub struct Connections {
     /// Concurrent connections per client address; 0: no cap.
     per_ip_limit: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
-    socket_io_ws: Mutex<HashMap<u64, Weak<TcpStream>>>,
+    socket_io_ws: Mutex<HashMap<u64, SocketIoWs>>,
     /// Notified when a Socket.IO WebSocket connection goes.
     socket_io_ws_gone: Notify,
     next_id: AtomicU64,
@@ -117,6 +117,7 @@ impl Connections {
             phase: Mutex::new(Phase::Head(Instant::now())),
             idle: AtomicBool::new(false),
             linger: AtomicBool::new(false),
+            severed: AtomicBool::new(false),
             changed: Notify::new(),
         });
         Some(ConnIo {
@@ -126,6 +127,7 @@ impl Connections {
                 connections: self.clone(),
                 peer,
             }),
+            written_whole: true,
         })
     }
 
@@ -142,7 +144,10 @@ impl Connections {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .filter_map(Weak::upgrade)
+            .filter_map(|(stream, shared)| {
+                shared.severed.store(true, Ordering::Relaxed);
+                stream.upgrade()
+            })
             .collect();
         for stream in streams {
             let _ = SockRef::from(&*stream).shutdown(Shutdown::Read);
@@ -174,6 +179,9 @@ impl Connections {
         }
     }
 }
+
+/// A Socket.IO WebSocket connection, as the shutdown list holds it.
+type SocketIoWs = (Weak<TcpStream>, Arc<ConnShared>);
 
 /// A connection's place in its address's count (and, for a Socket.IO
 /// WebSocket, in the shutdown list); given back on drop.
@@ -215,6 +223,8 @@ pub struct ConnShared {
     idle: AtomicBool,
     /// A request body was left unread: read the rest before closing.
     linger: AtomicBool,
+    /// A Socket.IO WebSocket ended by shutdown: gets a close frame (1001) as it goes.
+    severed: AtomicBool,
     changed: Notify,
 }
 
@@ -319,6 +329,9 @@ pub struct ConnIo {
     stream: Arc<TcpStream>,
     shared: Arc<ConnShared>,
     slot: Option<Slot>,
+    /// Everything handed to the last write went out: the writer's buffer
+    /// is empty, so the stream is between two WebSocket frames.
+    written_whole: bool,
 }
 
 impl ConnIo {
@@ -348,7 +361,7 @@ impl Registration {
                 .socket_io_ws
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(self.shared.id, self.stream.clone());
+                .insert(self.shared.id, (self.stream.clone(), self.shared.clone()));
         }
     }
 }
@@ -374,11 +387,16 @@ impl AsyncRead for ConnIo {
 
 impl AsyncWrite for ConnIo {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.written_whole = false;
         loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write(buf) {
+            ready!(this.stream.poll_write_ready(cx))?;
+            match this.stream.try_write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
+                result => {
+                    this.written_whole = result.as_ref().is_ok_and(|&n| n == buf.len());
+                    return Poll::Ready(result);
+                }
             }
         }
     }
@@ -388,11 +406,17 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.written_whole = false;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
         loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write_vectored(bufs) {
+            ready!(this.stream.poll_write_ready(cx))?;
+            match this.stream.try_write_vectored(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
+                result => {
+                    this.written_whole = result.as_ref().is_ok_and(|&n| n == total);
+                    return Poll::Ready(result);
+                }
             }
         }
     }
@@ -410,8 +434,16 @@ impl AsyncWrite for ConnIo {
     }
 }
 
+/// A WebSocket close frame from the server: code 1001, going away.
+const CLOSE_GOING_AWAY: [u8; 4] = [0x88, 0x02, 0x03, 0xE9];
+
 impl Drop for ConnIo {
     fn drop(&mut self) {
+        // The WebSocket library stops writing once the read side ended, so the
+        // close frame that tells the client the server is going comes from here.
+        if self.written_whole && self.shared.severed.load(Ordering::Relaxed) {
+            let _ = self.stream.try_write(&CLOSE_GOING_AWAY);
+        }
         let slot = self.slot.take();
         if let Some(slot) = &slot {
             let removed = slot

@@ -7,5 +7,6 @@ mod helpers;
 mod http_health_metrics;
 mod http_publish;
 mod limits;
+mod shutdown;
 mod sockets;
 mod store_redis;
