@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet -p roomcast -p roomcast-load
 clients=${1:-2000} symbols=${2:-20} per_client=${3:-3} rate=${4:-200} seconds=${5:-20}
 port=4100
-taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key bench --log-format json >/tmp/roomcast-bench.log 2>&1 &
+taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key bench --max-connections-per-ip 0 --log-format json >/tmp/roomcast-bench.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf 127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done

@@ -13,7 +13,7 @@ taskset -c 0 redis-server --port $redis_port --bind 127.0.0.1 --save "" --append
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done
 for node in a:4101 b:4102; do
-  taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:${node#*:} --node-id ${node%%:*} --publish-key bench \
+  taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:${node#*:} --node-id ${node%%:*} --publish-key bench --max-connections-per-ip 0 \
     --redis-url redis://127.0.0.1:$redis_port --log-format json >/tmp/roomcast-bench-${node%%:*}.log 2>&1 &
   pids+=($!)
 done

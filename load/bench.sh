@@ -28,7 +28,7 @@ wait_http() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/healthz" >/d
 start() {
   local server=$1 port=$2 redis=${3:-} node=${4:-n1}
   if [ "$server" = roomcast ]; then
-    taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key $KEY --node-id "$node" \
+    taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key $KEY --node-id "$node" --max-connections-per-ip 0 \
       --log-format json --rate-limit '*=1000/s' ${redis:+--redis-url redis://127.0.0.1:$redis} >/dev/null 2>&1 &
   else
     env PORT=$port PUBLISH_KEY=$KEY ${redis:+REDIS_URL=redis://127.0.0.1:$redis} taskset -c 0 node load/baseline/server.js >/dev/null 2>&1 &

@@ -156,6 +156,28 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_ADMIN_UI_MODE", default_value = "readonly")]
     pub admin_ui_mode: AdminUiMode,
 
+    /// A connection that has not sent a complete request head this long after
+    /// it opened (or after the head's first byte) is closed, in seconds.
+    #[arg(long, env = "ROOMCAST_HEADER_TIMEOUT_S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_s: u64,
+
+    /// A connection with no request in flight is closed after this long, in
+    /// seconds (Socket.IO and WebSocket sessions live by their heartbeat).
+    #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT_S", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_s: u64,
+
+    /// A request body must have arrived whole this long after its head, in seconds (408 after).
+    #[arg(long, env = "ROOMCAST_BODY_TIMEOUT_S", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_s: u64,
+
+    /// Concurrent connections per client address; over it a new connection is
+    /// closed at once. Default: half the open-file limit at start-up; 0: no cap.
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+
     /// Price and trades rooms one socket may hold together.
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -311,6 +333,15 @@ mod tests {
         assert_eq!(config.ws_ping_timeout_ms, 20_000);
         assert_eq!(config.ws_max_queued_bytes, 1_048_576);
         assert_eq!(config.cors_origin, CorsOrigins::Any);
+        assert_eq!(
+            (
+                config.header_timeout_s,
+                config.idle_timeout_s,
+                config.body_timeout_s
+            ),
+            (30, 60, 60)
+        );
+        assert_eq!(config.max_connections_per_ip, None);
         assert!(config.redis_url.is_none() && config.jwt_secret.is_none());
     }
 

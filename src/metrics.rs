@@ -42,6 +42,9 @@ pub const CHAT_MEMORY_BYTES: &str = "roomcast_chat_memory_bytes";
 const PUBLISH_ENDPOINTS: &[&str] = &["prices", "trades", "emit", "other"];
 const PUBLISH_KINDS: &[&str] = &["price", "trade", "emit"];
 const PUBLISH_STATUSES: &[u16] = &[202, 400, 401, 413];
+pub const CONNECTIONS_REFUSED: &str = "roomcast_connections_refused_total";
+pub const CONNECTIONS_CLOSED: &str = "roomcast_connections_closed_total";
+pub const ACCEPT_ERRORS: &str = "roomcast_accept_errors_total";
 
 /// Label value for client events roomcast does not know (keeps label cardinality bounded).
 const UNKNOWN_EVENT: &str = "unknown";

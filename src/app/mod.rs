@@ -49,6 +49,7 @@ use crate::node::stats::NodeStats;
 use crate::rate_limit::UserLimiters;
 use crate::realtime::{self, Realtime};
 use crate::server;
+use crate::server::conn::{Connections, Timeouts};
 use crate::sessions::UserSessions;
 use crate::store::ChatStore;
 use crate::store::memory::{MemoryLimits, MemoryMetrics, MemoryStore};
@@ -63,6 +64,8 @@ const SOCKET_BUFFER_PACKETS: usize = 1024;
 const WS_READ_BUFFER: usize = 1024;
 /// How long the whole shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
+/// How long shutdown waits for Socket.IO WebSockets to end on their own.
+const SEVER_WAIT: Duration = Duration::from_secs(3);
 
 pub struct Application {
     listener: TcpListener,
@@ -72,6 +75,7 @@ pub struct Application {
     readiness: Arc<Readiness>,
     tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    connections: Arc<Connections>,
     io: SocketIo,
 }
 
@@ -164,11 +168,23 @@ impl Application {
             config: &config,
             node: node.clone(),
             secrets: &secrets,
-            metrics,
+            metrics: metrics.clone(),
             shutdown: tasks_shutdown.clone(),
         };
         let mut wired = wiring.wire(backend).await?;
         wired.tasks.extend(secrets.jwks_refresher.take());
+        let connections = Arc::new(Connections::new(
+            Timeouts {
+                header: Duration::from_secs(config.header_timeout_s),
+                idle: Duration::from_secs(config.idle_timeout_s),
+                body: Duration::from_secs(config.body_timeout_s),
+            },
+            config.max_body,
+            config
+                .max_connections_per_ip
+                .unwrap_or_else(server::conn::default_per_ip_limit),
+            &metrics,
+        ));
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
@@ -178,6 +194,7 @@ impl Application {
             readiness: wired.readiness,
             tasks_shutdown,
             tasks: wired.tasks,
+            connections,
             io: wired.io,
         })
     }
@@ -200,6 +217,7 @@ impl Application {
         let server = tokio::spawn(server::serve::serve(
             self.listener,
             self.router,
+            self.connections.clone(),
             stop_accepting.clone(),
         ));
         shutdown.await;
@@ -211,6 +229,11 @@ impl Application {
         for task in self.tasks {
             let _ = tokio::time::timeout_at(deadline, task).await;
         }
+        // End Socket.IO transports without an Engine.IO `close` packet first,
+        // so every client reconnects; `io.close()` then ends what is left.
+        self.connections.sever_socket_io();
+        let sever_deadline = deadline.min(tokio::time::Instant::now() + SEVER_WAIT);
+        let _ = tokio::time::timeout_at(sever_deadline, self.connections.socket_io_ws_closed()).await;
         let _ = tokio::time::timeout_at(deadline, self.io.close()).await;
         match tokio::time::timeout_at(deadline, server).await {
             Ok(Ok(())) => tracing::info!("stopped"),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::chat::ChatError;
 use crate::market::publish::InvalidItems;
+use crate::server::service::BodyTimeout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -26,6 +27,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("Rate limit exceeded")]
     RateLimited(std::time::Duration),
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl ApiError {
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -92,6 +96,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)
+            } else if let Some(timeout) = find_source::<BodyTimeout>(&rejection) {
+                ApiError::RequestTimeout(timeout.to_string())
             } else {
                 ApiError::BadRequest(format!("could not read the body: {rejection}"))
             }
@@ -103,4 +109,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
     }
+}
+
+/// The first error of type `E` in `error`'s source chain.
+fn find_source<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 mod metrics;
+mod origin;
 mod publish;
 mod trace;
 mod users;
@@ -16,10 +17,8 @@ mod users;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::Method;
 use axum::{Extension, Router};
 use socketioxide::layer::SocketIoLayer;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::chat::Chat;
@@ -93,22 +92,11 @@ pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) 
         .layer(DefaultBodyLimit::max(options.max_body as usize))
         .layer(Extension(BodyLimit(options.max_body)))
         .with_state(state);
-    api.layer(socket_io)
+    let origins = origin::Origins::from(options.cors);
+    let cors = origins.cors();
+    origins
+        .guard(api.layer(socket_io))
         .layer(axum::middleware::map_request(request_head::own_upgrade_head))
-        .layer(cors(options.cors))
+        .layer(cors)
         .layer(TraceLayer::new_for_http().make_span_with(trace::make_span))
-}
-
-fn cors(origins: &CorsOrigins) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request());
-    match origins {
-        CorsOrigins::Any => layer
-            .allow_origin(AllowOrigin::mirror_request())
-            .allow_credentials(true),
-        CorsOrigins::List(list) => layer
-            .allow_origin(AllowOrigin::list(list.clone()))
-            .allow_credentials(true),
-    }
 }

@@ -1,5 +1,10 @@
-//! Serving and memory tuning, apart from the API: the accept loop on hyper
-//! (`serve`) and the copied head of upgrade requests (`request_head`).
+//! Serving, apart from the API: the accept loop on hyper (`serve`), every
+//! client bounded in connections and time (`conn`: per-address cap, head,
+//! idle and body timeouts, severing Socket.IO transports at shutdown), the
+//! per-connection service that enforces them (`service`), and the copied head
+//! of upgrade requests (`request_head`, memory).
 
+pub mod conn;
 pub mod request_head;
 pub mod serve;
+pub mod service;

@@ -3,6 +3,7 @@
 //! client is proven by `tests/compat`.)
 
 mod access;
+mod connections;
 mod dashboard;
 mod helpers;
 mod http_health_metrics;
@@ -10,6 +11,7 @@ mod http_publish;
 mod identity;
 mod limits;
 mod logs;
+mod shutdown;
 mod sockets;
 mod store_contract;
 mod ws_plain;

@@ -12,10 +12,10 @@ export const SECRET = "compat-test-secret";
 export const PUBLISH_KEY = "compat-test-publish-key";
 
 /** Starts roomcast with extra CLI args; resolves once it logs its address. */
-export async function startServer(args = [], { env = {} } = {}) {
+export async function startServer(args = [], { env = {}, listen = "127.0.0.1:0" } = {}) {
   const proc = spawn(
     BIN,
-    ["--listen", "127.0.0.1:0", "--jwt-secret", SECRET, "--publish-key", PUBLISH_KEY, "--log-format", "json", ...args],
+    ["--listen", listen, "--jwt-secret", SECRET, "--publish-key", PUBLISH_KEY, "--log-format", "json", ...args],
     { env: { ...process.env, RUST_LOG: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   const output = [];

@@ -31,6 +31,26 @@ test("SIGTERM closes transports so clients will reconnect, flushes the batch and
   }
 });
 
+test("after SIGTERM and a restart on the same port, socket.io-client reconnects by itself (WebSocket and polling)", async () => {
+  let server = await startServer();
+  const { io } = await import("socket.io-client");
+  const clients = [["websocket"], ["polling"]].map((transports) =>
+    io(server.url, { transports, reconnectionDelay: 100, reconnectionDelayMax: 300, timeout: 5000 }),
+  );
+  try {
+    await Promise.all(clients.map((c) => withTimeout(new Promise((r) => c.once("connect", r)), 5000, "connect")));
+    const back = clients.map((c) => withTimeout(new Promise((r) => c.io.once("reconnect", r)), 15000, "reconnect"));
+    server.proc.kill("SIGTERM");
+    assert.equal((await withTimeout(server.exited, 10000, "exit")).code, 0);
+    server = await startServer([], { listen: server.url.replace("http://", "") });
+    await Promise.all(back);
+    for (const c of clients) assert.equal(typeof (await ask(c, "ping")).ts, "number");
+  } finally {
+    clients.forEach((c) => c.close());
+    await server.stop();
+  }
+});
+
 test("bad configuration exits non-zero at once with one clear line", async () => {
   for (const [args, needle] of [
     [["--listen", "not-an-address"], /--listen/],
