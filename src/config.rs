@@ -85,6 +85,16 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_MAX_SUBSCRIPTIONS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_subscriptions: u64,
+
+    /// Recoverable events kept per room for `resume` (trades, user notifications).
+    #[arg(long, env = "ROOMCAST_RECOVERY_MAX_EVENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub recovery_max_events: u64,
+
+    /// How long recoverable events are kept, in seconds.
+    #[arg(long, env = "ROOMCAST_RECOVERY_TTL_S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub recovery_ttl_s: u64,
 }
 
 impl Config {
@@ -187,6 +197,7 @@ mod tests {
         assert_eq!(config.max_payload, 1_048_576);
         assert_eq!(config.max_body, 1_048_576);
         assert_eq!(config.max_subscriptions, 200);
+        assert_eq!((config.recovery_max_events, config.recovery_ttl_s), (1000, 300));
         assert_eq!(config.cors_origin, CorsOrigins::Any);
         assert!(config.redis_url.is_none() && config.jwt_secret.is_none());
     }

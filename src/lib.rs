@@ -18,6 +18,7 @@ mod node;
 pub mod protocol;
 mod rate_limit;
 mod realtime;
+mod recovery;
 mod server;
 pub mod store;
 pub mod telemetry;

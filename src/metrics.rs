@@ -35,6 +35,10 @@ pub const RESIDENT_MEMORY: &str = "roomcast_process_resident_memory_bytes";
 pub const CPU_SECONDS: &str = "roomcast_process_cpu_seconds_total";
 pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
+/// Events sent again to resuming sockets.
+pub const RECOVERY_REPLAYED: &str = "roomcast_recovery_replayed_total";
+/// Recoverable events delivered without an offset (Redis was away when published).
+pub const RECOVERY_UNRECORDED: &str = "roomcast_recovery_unrecorded_total";
 
 /// Publish API endpoints, item kinds and answers, registered up front.
 const PUBLISH_ENDPOINTS: &[&str] = &["prices", "trades", "emit", "other"];

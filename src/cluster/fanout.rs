@@ -44,6 +44,9 @@ pub enum Kind {
     Chat,
     /// A node's `metrics` figures for the `admin` room.
     Metrics,
+    /// Recoverable events with their offsets, published by Redis itself (see
+    /// `recovery::redis`); origin `*`, so every node delivers them.
+    Recorded,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node

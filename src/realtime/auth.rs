@@ -49,18 +49,30 @@ pub fn check_handshake(
             return Err(AuthenticationFailed);
         }
     };
-    Ok(Session::new(realtime, identity))
+    let recover = auth.as_ref().and_then(|a| a.get("recover")) == Some(&Value::Bool(true));
+    Ok(Session::new(realtime, identity, recover))
 }
 
-pub fn join_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.join(user_room(&identity.user_id));
+/// Joins `user:<sub>` (with offsets for a `recover` socket) and, for an admin, `admin`.
+pub fn join_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+    let room = user_room(&identity.user_id);
+    if session.recover() {
+        session.services().recovery.join(socket, &room);
+    } else {
+        socket.join(room);
+    }
     if identity.is_admin {
         socket.join(ADMIN_ROOM);
     }
 }
 
-fn leave_identity_rooms(socket: &SocketRef, identity: &Identity) {
-    socket.leave(user_room(&identity.user_id));
+fn leave_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+    let room = user_room(&identity.user_id);
+    if session.recover() {
+        session.services().recovery.leave(socket, &room);
+    } else {
+        socket.leave(room);
+    }
     if identity.is_admin {
         socket.leave(ADMIN_ROOM);
     }
@@ -84,9 +96,9 @@ pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infall
     match verified {
         Ok(identity) => {
             if let Some(previous) = session.set_identity(Some(identity.clone())) {
-                leave_identity_rooms(socket, &previous);
+                leave_identity_rooms(socket, session, &previous);
             }
-            join_identity_rooms(socket, &identity);
+            join_identity_rooms(socket, session, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,
@@ -102,7 +114,7 @@ pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infall
         Err(reason) => {
             call.services.metrics.auth_failures.increment(1);
             if let Some(previous) = session.set_identity(None) {
-                leave_identity_rooms(socket, &previous);
+                leave_identity_rooms(socket, session, &previous);
             }
             let message = match (token, reason) {
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod markets;
 mod ordered;
+mod resume;
 mod sequencer;
 mod session;
 
@@ -20,9 +21,11 @@ use socketioxide::handler::ConnectHandler;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
+use crate::market::latest::LatestPrices;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, PingAck};
 use crate::rate_limit::RateLimitRules;
+use crate::recovery::Recovery;
 use ordered::{Answer, Call, Turn};
 use session::Session;
 
@@ -34,6 +37,8 @@ pub struct Realtime {
     pub price_groups: Arc<PriceGroups>,
     pub max_subscriptions: usize,
     pub chat: Arc<Chat>,
+    pub latest: Arc<LatestPrices>,
+    pub recovery: Arc<Recovery>,
 }
 
 /// Registers namespace `/` on `io`.
@@ -62,7 +67,7 @@ async fn on_connect(socket: SocketRef) {
 /// event handler (every event goes through it, see `ordered`).
 fn attach(socket: &SocketRef, session: Session) {
     if let Some(identity) = session.identity() {
-        auth::join_identity_rooms(socket, &identity);
+        auth::join_identity_rooms(socket, &session, &identity);
     }
     socket.extensions.insert(Arc::new(session));
     socket.on_fallback(ordered::on_event);
@@ -78,7 +83,7 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     match event {
         ClientEvent::Ping => answer.send(Ok::<_, Infallible>(PingAck::now())),
         ClientEvent::Authenticate => answer.send(auth::authenticate(&call, turn)),
-        ClientEvent::SubscribePrice => answer.send(markets::subscribe(&call, turn, markets::Feed::Price)),
+        ClientEvent::SubscribePrice => answer.send(markets::subscribe_price(&call, turn).await),
         ClientEvent::UnsubscribePrice => answer.send(markets::unsubscribe(&call, turn, markets::Feed::Price)),
         ClientEvent::SubscribeTrades => answer.send(markets::subscribe(&call, turn, markets::Feed::Trades)),
         ClientEvent::UnsubscribeTrades => {
@@ -89,12 +94,16 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
         ClientEvent::ChatRead => answer.send(chat::read(&call, turn).await),
         ClientEvent::ChatHistory => answer.send(chat::history(&call, turn).await),
         ClientEvent::ChatLeave => answer.send(chat::leave(&call, turn)),
+        ClientEvent::Resume => answer.send(resume::resume(&call, turn).await),
     }
 }
 
 async fn on_disconnect(socket: SocketRef) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
+        if session.recover() {
+            session.services().recovery.forget(socket.id);
+        }
     }
     tracing::debug!(sid = %socket.id, "disconnected");
 }

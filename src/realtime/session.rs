@@ -36,10 +36,12 @@ pub struct Session {
     subscriptions: Mutex<Subscriptions>,
     limiter: SocketLimiter,
     sequencer: Arc<Sequencer>,
+    /// Connected with `auth.recover = true`: recoverable events carry offsets.
+    recover: bool,
 }
 
 impl Session {
-    pub fn new(realtime: Arc<Realtime>, identity: Option<Identity>) -> Self {
+    pub fn new(realtime: Arc<Realtime>, identity: Option<Identity>, recover: bool) -> Self {
         let subscriptions = Subscriptions {
             price_slice: realtime.price_groups.next_slice(),
             ..Subscriptions::default()
@@ -50,7 +52,13 @@ impl Session {
             identity: RwLock::new(identity),
             subscriptions: Mutex::new(subscriptions),
             sequencer: Arc::default(),
+            recover,
         }
+    }
+
+    /// Whether the socket asked for offsets (`auth.recover` at connect).
+    pub fn recover(&self) -> bool {
+        self.recover
     }
 
     pub(super) fn limiter(&self) -> &SocketLimiter {
