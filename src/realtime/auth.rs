@@ -16,6 +16,7 @@ use crate::protocol::{
     ADMIN_ROOM, AUTHENTICATED, AUTHENTICATION_FAILED, AuthenticateAck, Authenticated, UNAUTHORIZED,
     Unauthorized, user_room,
 };
+use crate::recovery::Hold;
 
 /// The handshake refusal; its text is what `socket.io-client` shows as `err.message`.
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +54,12 @@ pub fn check_handshake(
     Ok(Session::new(realtime, identity, recover))
 }
 
-/// Joins `user:<sub>` (with offsets for a `recover` socket) and, for an admin, `admin`.
-pub fn join_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+/// Joins `user:<sub>` (with offsets for a `recover` socket, held as `hold`
+/// says) and, for an admin, `admin`.
+pub fn join_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity, hold: Hold) {
     let room = user_room(&identity.user_id);
     if session.recover() {
-        session.services().recovery.join(socket, &room);
+        session.services().recovery.join(socket, &room, hold);
     } else {
         socket.join(room);
     }
@@ -98,7 +100,7 @@ pub fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, Infall
             if let Some(previous) = session.set_identity(Some(identity.clone())) {
                 leave_identity_rooms(socket, session, &previous);
             }
-            join_identity_rooms(socket, session, &identity);
+            join_identity_rooms(socket, session, &identity, Hold::No);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
                 AUTHENTICATED,

@@ -11,6 +11,7 @@ use super::ordered::{Call, Turn};
 use super::session::{Session, Subscriptions};
 use crate::market::symbol::{Symbol, parse_symbol_list};
 use crate::protocol::{PRICE_BATCH, RoomsAck, batch_room, price_room, trades_room};
+use crate::recovery::Hold;
 
 /// Which market feed a call is about.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<String>), Market
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
     if feed == Feed::Trades && session.recover() {
         for room in &rooms {
-            call.services.recovery.join(&call.socket, room);
+            call.services.recovery.join(&call.socket, room, Hold::No);
         }
     } else {
         call.socket.join(rooms.clone());

@@ -25,7 +25,11 @@ use crate::market::latest::LatestPrices;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, PingAck};
 use crate::rate_limit::RateLimitRules;
-use crate::recovery::Recovery;
+use crate::recovery::{Hold, Recovery};
+
+/// How long a `recover` socket's user-room events wait for its first `resume`
+/// after the handshake (then they go out, in order).
+const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 use ordered::{Answer, Call, Turn};
 use session::Session;
 
@@ -67,7 +71,19 @@ async fn on_connect(socket: SocketRef) {
 /// event handler (every event goes through it, see `ordered`).
 fn attach(socket: &SocketRef, session: Session) {
     if let Some(identity) = session.identity() {
-        auth::join_identity_rooms(socket, &session, &identity);
+        if session.recover() {
+            // The user room's live events wait (briefly) for the first
+            // `resume`, so that none overtakes or repeats the replay.
+            auth::join_identity_rooms(socket, &session, &identity, Hold::UntilResume);
+            let recovery = session.services().recovery.clone();
+            let sid = socket.id;
+            tokio::spawn(async move {
+                tokio::time::sleep(RESUME_WAIT).await;
+                recovery.release_waiting(sid).await;
+            });
+        } else {
+            auth::join_identity_rooms(socket, &session, &identity, Hold::No);
+        }
     }
     socket.extensions.insert(Arc::new(session));
     socket.on_fallback(ordered::on_event);

@@ -17,8 +17,22 @@ const HOLD_MAX: usize = 10_000;
 
 struct Member {
     socket: SocketRef,
-    /// `Some` while the socket resumes this room: live events wait here.
+    /// `Some` while live events of this room wait for the socket (see [`Hold`]).
     held: Option<Vec<Entry>>,
+    /// The socket is replaying this room; only the replay releases what is held.
+    replaying: bool,
+}
+
+/// Whether a member's live events go straight out or wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Straight out.
+    No,
+    /// Wait for the socket's first `resume` (or a short time): its own user
+    /// room from the handshake, so that no live event overtakes the replay.
+    UntilResume,
+    /// Wait until the replay of this room is written.
+    Replaying,
 }
 
 #[derive(Default)]
@@ -43,20 +57,23 @@ impl Members {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lists `socket` in `room` (once); `hold` starts holding its live events.
-    pub fn add(&self, socket: &SocketRef, room: &str, hold: bool) {
+    /// Lists `socket` in `room` (once), its live events held as `hold` says
+    /// (what is held already stays held).
+    pub fn add(&self, socket: &SocketRef, room: &str, hold: Hold) {
         let mut rooms = self.lock();
         let list = rooms.by_room.entry(room.to_owned()).or_default();
         match list.iter_mut().find(|m| m.socket.id == socket.id) {
             Some(member) => {
-                if hold && member.held.is_none() {
+                if hold != Hold::No && member.held.is_none() {
                     member.held = Some(Vec::new());
                 }
+                member.replaying |= hold == Hold::Replaying;
             }
             None => {
                 list.push(Member {
                     socket: socket.clone(),
-                    held: hold.then(Vec::new),
+                    held: (hold != Hold::No).then(Vec::new),
+                    replaying: hold == Hold::Replaying,
                 });
                 rooms
                     .by_socket
@@ -141,7 +158,28 @@ impl Members {
         let held = member.held.as_mut().map(std::mem::take).unwrap_or_default();
         if held.is_empty() || last {
             member.held = None;
+            member.replaying = false;
         }
         held
+    }
+
+    /// Sends what waits for `sid`'s first `resume` in every room, and lets
+    /// live events through there (rooms being replayed are left alone).
+    pub fn release_waiting(&self, sid: Sid) {
+        let mut rooms = self.lock();
+        let Rooms { by_room, by_socket } = &mut *rooms;
+        for room in by_socket.get(&sid).into_iter().flatten() {
+            let member = by_room
+                .get_mut(room)
+                .and_then(|list| list.iter_mut().find(|m| m.socket.id == sid));
+            if let Some(member) = member
+                && !member.replaying
+                && let Some(held) = member.held.take()
+            {
+                for entry in held {
+                    let _ = emit_with_offset(&member.socket, &entry.stored, entry.offset);
+                }
+            }
+        }
     }
 }

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock;
 use crate::metrics::{Metrics, RECOVERY_REPLAYED, RECOVERY_UNRECORDED};
 use crate::protocol::recover_room;
+pub use members::Hold;
 use members::Members;
 use memory::MemoryHistory;
 use offset::Offset;
@@ -148,7 +149,7 @@ impl Recovery {
                             (room, offset)
                         })
                         .collect();
-                    self.deliver(&Recorded {
+                    self.deliver(Recorded {
                         rooms: p.rooms,
                         stored: p.stored,
                         offsets,
@@ -234,7 +235,7 @@ impl Recovery {
                 event: wire.event,
                 data: wire.data,
             });
-            self.deliver(&Recorded {
+            self.deliver(Recorded {
                 rooms: wire.rooms,
                 stored,
                 offsets,
@@ -246,39 +247,41 @@ impl Recovery {
 
     /// To this node's sockets: the plain broadcast, and each `recover`
     /// member its offset (or into its hold). Called under `order`.
-    async fn deliver(&self, recorded: &Recorded) {
-        let stored = &recorded.stored;
-        if !self.members.any() || recorded.offsets.is_empty() {
-            let sent = self
-                .io
-                .local()
-                .to(recorded.rooms.clone())
-                .emit(&stored.event, &stored.data)
-                .await;
+    async fn deliver(&self, recorded: Recorded) {
+        let Recorded {
+            rooms,
+            stored,
+            offsets,
+        } = recorded;
+        if !self.members.any() || offsets.is_empty() {
+            let sent = self.io.local().to(rooms).emit(&stored.event, &stored.data).await;
             return self.metrics.record_broadcast(&stored.event, sent);
         }
-        let marked: Vec<String> = recorded
-            .offsets
-            .iter()
-            .map(|(room, _)| recover_room(room))
-            .collect();
+        let marked: Vec<String> = offsets.iter().map(|(room, _)| recover_room(room)).collect();
         let sent = self
             .io
             .local()
-            .to(recorded.rooms.clone())
+            .to(rooms)
             .except(marked)
             .emit(&stored.event, &stored.data)
             .await;
         self.metrics.record_broadcast(&stored.event, sent);
-        for (room, offset) in &recorded.offsets {
-            self.members.deliver(room, *offset, stored);
+        for (room, offset) in &offsets {
+            self.members.deliver(room, *offset, &stored);
         }
     }
 
-    /// A `recover` socket is (or goes) into `room`: it gets the room's events with offsets.
-    pub fn join(&self, socket: &SocketRef, room: &str) {
-        self.members.add(socket, room, false);
+    /// A `recover` socket is (or goes) into `room`: it gets the room's events
+    /// with offsets, straight away or held as `hold` says.
+    pub fn join(&self, socket: &SocketRef, room: &str, hold: Hold) {
+        self.members.add(socket, room, hold);
         socket.join([recover_room(room), room.to_owned()]);
+    }
+
+    /// Lets through what waits for the socket's first `resume` (see [`Hold::UntilResume`]).
+    pub async fn release_waiting(&self, sid: Sid) {
+        let _order = self.order.lock().await;
+        self.members.release_waiting(sid);
     }
 
     pub fn leave(&self, socket: &SocketRef, room: &str) {
@@ -306,7 +309,7 @@ impl Recovery {
         for (room, after) in rooms {
             {
                 let _order = self.order.lock().await;
-                self.members.add(socket, &room, true);
+                self.members.add(socket, &room, Hold::Replaying);
                 socket.join([recover_room(&room), room.clone()]);
             }
             let now = clock::unix_millis();
@@ -333,6 +336,7 @@ impl Recovery {
             }
             self.release(socket, &room, last).await;
         }
+        self.release_waiting(socket.id).await;
         self.metrics
             .counter(RECOVERY_REPLAYED, vec![])
             .increment(replayed as u64);

@@ -207,3 +207,28 @@ test("events published while a replay runs arrive once, in order, after the repl
   assert.deepEqual(seqs, Array.from({ length: total }, (_, i) => i + 1), "every trade once, in order");
   for (let i = 1; i < again.trades.length; i++) assert.ok(offsetLess(again.trades[i - 1][1], again.trades[i][1]));
 });
+
+test("a notification published between the reconnect and the resume neither overtakes nor repeats the replay", async () => {
+  const first = await recoverClient(server, "race-1");
+  await server.publish("emit", { room: "user:race-1", event: "notification", data: { seq: 0 } });
+  await until(() => first.notes.length === 1, 3000, "first notification");
+  const offsets = { "user:race-1": first.notes[0][1] };
+  first.s.close();
+  for (let i = 1; i <= 5; i++) await server.publish("emit", { room: "user:race-1", event: "notification", data: { seq: i } });
+  const again = await recoverClient(server, "race-1");
+  // Live while the client has not resumed yet: it must come after 1..5.
+  await server.publish("emit", { room: "user:race-1", event: "notification", data: { seq: 6 } });
+  await quiet(100);
+  const ack = await ask(again.s, "resume", { offsets });
+  assert.deepEqual(ack.gaps, []);
+  await until(() => again.notes.length >= 6, 3000, "six notifications");
+  await quiet();
+  assert.deepEqual(again.notes.map((a) => a[0].seq), [1, 2, 3, 4, 5, 6]);
+});
+
+test("a recover socket that never resumes still gets its notifications", async () => {
+  const s = await recoverClient(server, "never-1");
+  await server.publish("emit", { room: "user:never-1", event: "notification", data: { seq: 1 } });
+  await until(() => s.notes.length === 1, 3000, "notification without resume");
+  assert.equal(s.notes[0].length, 2);
+});
