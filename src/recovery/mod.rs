@@ -45,6 +45,8 @@ use redis::{Claim, RedisHistory};
 
 /// How long a replay may wait for a slow socket's queue before giving up.
 const REPLAY_PATIENCE: Duration = Duration::from_secs(5);
+/// Service-message counts kept before old ones are swept (at most once a second).
+const SEEN_SWEEP_ABOVE: usize = 10_000;
 /// Rounds of writing held live events outside the lock before the last round under it.
 const DRAIN_ROUNDS: usize = 8;
 
@@ -115,8 +117,13 @@ pub struct Recovery {
     members: Members,
     order: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
-    /// Service messages seen lately: hash → (times seen, last seen).
-    seen: Mutex<HashMap<u64, (u32, Instant)>>,
+    seen: Mutex<Seen>,
+}
+
+/// Service messages seen lately: hash → (times seen, last seen).
+struct Seen {
+    messages: HashMap<u64, (u32, Instant)>,
+    swept: Instant,
 }
 
 impl Recovery {
@@ -127,7 +134,10 @@ impl Recovery {
             members: Members::default(),
             order: tokio::sync::Mutex::new(()),
             metrics,
-            seen: Mutex::default(),
+            seen: Mutex::new(Seen {
+                messages: HashMap::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
@@ -182,20 +192,24 @@ impl Recovery {
         }
     }
 
-    /// How many identical messages this node saw before this one within the
-    /// claim window; every node counts the same, as Redis delivers channel
-    /// messages to every subscriber in the same order.
+    /// How many identical messages this node saw before this one lately;
+    /// every node counts the same, as Redis delivers a channel's messages to
+    /// every subscriber in the same order. The count starts again only after
+    /// twice the claim's lifetime without an identical message, when every
+    /// claim key of that message has expired.
     fn times_seen(&self, payload: &[u8]) -> u32 {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         payload.hash(&mut hasher);
         let key = hasher.finish();
         let now = Instant::now();
-        let window = Duration::from_millis(redis::CLAIM_TTL_MS / 2);
+        let window = Duration::from_millis(2 * redis::CLAIM_TTL_MS);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 10_000 {
-            seen.retain(|_, (_, at)| now.duration_since(*at) < window);
+        if seen.messages.len() > SEEN_SWEEP_ABOVE && now.duration_since(seen.swept) > Duration::from_secs(1) {
+            seen.messages
+                .retain(|_, (_, at)| now.duration_since(*at) < window);
+            seen.swept = now;
         }
-        let slot = seen.entry(key).or_insert((0, now));
+        let slot = seen.messages.entry(key).or_insert((0, now));
         if now.duration_since(slot.1) >= window {
             *slot = (0, now);
         }
