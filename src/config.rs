@@ -199,6 +199,16 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_WS_MAX_QUEUED_BYTES", default_value_t = 1_048_576,
           value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
     pub ws_max_queued_bytes: u64,
+
+    /// Recoverable events kept per room for `resume` (trades, user notifications).
+    #[arg(long, env = "ROOMCAST_RECOVERY_MAX_EVENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub recovery_max_events: u64,
+
+    /// How long recoverable events are kept, in seconds.
+    #[arg(long, env = "ROOMCAST_RECOVERY_TTL_S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub recovery_ttl_s: u64,
 }
 
 impl Config {
@@ -332,6 +342,7 @@ mod tests {
         assert_eq!(config.ws_ping_interval_ms, 25_000);
         assert_eq!(config.ws_ping_timeout_ms, 20_000);
         assert_eq!(config.ws_max_queued_bytes, 1_048_576);
+        assert_eq!((config.recovery_max_events, config.recovery_ttl_s), (1000, 300));
         assert_eq!(config.cors_origin, CorsOrigins::Any);
         assert_eq!(
             (

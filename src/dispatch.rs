@@ -20,6 +20,7 @@ use crate::market::publish::{parse_emits, parse_prices, parse_trades};
 use crate::metrics::Metrics;
 use crate::node::admin_feed;
 use crate::protocol::{Bridged, NodeMetrics};
+use crate::recovery::Recovery;
 use crate::sessions::{SendAway, UserSessions};
 
 /// Delivers arrivals to this node's sockets and plain WebSocket clients.
@@ -27,6 +28,7 @@ pub struct LocalDelivery {
     pub io: SocketIo,
     pub feed: Feed,
     pub chat: Arc<ChatBus>,
+    pub recovery: Arc<Recovery>,
     pub metrics: Arc<Metrics>,
     pub sessions: UserSessions,
     /// The Socket.IO Admin UI side, when `--admin-ui-password` is set.
@@ -38,6 +40,7 @@ impl Dispatcher for LocalDelivery {
         async move {
             match arrival {
                 Arrival::Items { kind, items } => self.items(kind, items).await,
+                Arrival::Published { kind, body } => self.published(kind, body).await,
                 Arrival::Bridged { bridge, payload } => {
                     let data = serde_json::from_slice(payload)
                         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
@@ -86,6 +89,7 @@ impl LocalDelivery {
                     self.sessions.send_away_here(request);
                 }
             }
+            Kind::Recorded => self.recovery.deliver_envelope(items).await?,
             Kind::Metrics => {
                 let figures: Vec<NodeMetrics> = serde_json::from_slice(items).map_err(|e| e.to_string())?;
                 for figures in &figures {
@@ -97,6 +101,31 @@ impl LocalDelivery {
                     admin.deliver(kind, items).await?;
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl LocalDelivery {
+    /// A service's publish body that every node received: prices go to this
+    /// node's sockets (and the latest prices); trades and emits to `user:<id>`
+    /// are recorded by the one node that claims them, then delivered on every node.
+    async fn published(&self, kind: Kind, body: &[u8]) -> Result<(), String> {
+        match kind {
+            Kind::Prices => {
+                let received = Instant::now();
+                let prices = parse_prices(json(body)?, clock::unix_millis()).map_err(|e| e.0)?;
+                self.feed.service_prices(&prices, received).await;
+            }
+            Kind::Trades => {
+                let trades = parse_trades(json(body)?).map_err(|e| e.0)?;
+                self.feed.service_trades(&trades, body).await;
+            }
+            Kind::Emits => {
+                let emits = parse_emits(json(body)?).map_err(|e| e.0)?;
+                self.feed.service_emits(&emits, body).await;
+            }
+            other => return self.items(other, body).await,
         }
         Ok(())
     }

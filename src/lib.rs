@@ -20,6 +20,7 @@ mod node;
 pub mod protocol;
 mod rate_limit;
 mod realtime;
+mod recovery;
 mod server;
 mod sessions;
 pub mod store;

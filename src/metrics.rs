@@ -37,6 +37,10 @@ pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
 pub const CHAT_ROOMS_EVICTED: &str = "roomcast_chat_rooms_evicted_total";
 pub const CHAT_MEMORY_BYTES: &str = "roomcast_chat_memory_bytes";
+/// Events sent again to resuming sockets.
+pub const RECOVERY_REPLAYED: &str = "roomcast_recovery_replayed_total";
+/// Recoverable events delivered without an offset (Redis was away when published).
+pub const RECOVERY_UNRECORDED: &str = "roomcast_recovery_unrecorded_total";
 
 /// Publish API endpoints, item kinds and answers, registered up front.
 const PUBLISH_ENDPOINTS: &[&str] = &["prices", "trades", "emit", "other"];

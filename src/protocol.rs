@@ -17,6 +17,8 @@ pub const CHAT_HISTORY: &str = "chat:history";
 pub const CHAT_LEAVE: &str = "chat:leave";
 /// Addition: acks `{ ok: true, ts }` at once, for round-trip measurements.
 pub const PING: &str = "ping";
+/// `{ offsets: { "<room>": "<last offset seen>" } }`: join and replay (CONTRACT §8).
+pub const RESUME: &str = "resume";
 
 /// Every event a client may send; anything else is "unknown" in metrics.
 pub const CLIENT_EVENTS: &[&str] = &[
@@ -31,6 +33,7 @@ pub const CLIENT_EVENTS: &[&str] = &[
     CHAT_HISTORY,
     CHAT_LEAVE,
     PING,
+    RESUME,
 ];
 
 /// The events a client may send, parsed once from the event name.
@@ -47,6 +50,7 @@ pub enum ClientEvent {
     ChatHistory,
     ChatLeave,
     Ping,
+    Resume,
 }
 
 impl ClientEvent {
@@ -63,6 +67,7 @@ impl ClientEvent {
             CHAT_HISTORY => Self::ChatHistory,
             CHAT_LEAVE => Self::ChatLeave,
             PING => Self::Ping,
+            RESUME => Self::Resume,
             _ => return None,
         })
     }
@@ -130,14 +135,30 @@ pub fn chat_room(room_id: &str) -> String {
     format!("chat:{room_id}")
 }
 
+/// Prefix of the internal room that marks this node's `recover` sockets of a
+/// recoverable room: they get that room's recorded events with an offset, so
+/// the plain broadcast leaves them out.
+pub const RECOVER_ROOM_PREFIX: &str = "$rec:";
+
+pub fn recover_room(room: &str) -> String {
+    format!("{RECOVER_ROOM_PREFIX}{room}")
+}
+
+/// Whether events to `room` are recoverable (CONTRACT §8): `trades:<symbol>`
+/// and `user:<id>`.
+pub fn is_recoverable_room(room: &str) -> bool {
+    room.starts_with("trades:") || room.starts_with(USER_ROOM_PREFIX)
+}
+
 /// The internal room of one price subscription group.
 pub fn batch_room(group: u64) -> String {
     format!("{BATCH_ROOM_PREFIX}{group}")
 }
 
-/// Whether `room` is one of the batcher's internal rooms.
+/// Whether `room` is one of roomcast's internal rooms (`$batch:`, `$rec:`;
+/// `$` is not a symbol character, so no symbol room can clash).
 pub fn is_internal_room(room: &str) -> bool {
-    room.starts_with(BATCH_ROOM_PREFIX)
+    room.starts_with('$')
 }
 
 /// Message of the `error` event and ack for a refused (rate-limited) event.
@@ -227,6 +248,18 @@ pub struct Bridged<'a> {
 pub struct RoomsAck {
     pub ok: bool,
     pub rooms: Vec<String>,
+}
+
+/// `{ ok: true, replayed, gaps, refused }`: ack of `resume`.
+#[derive(Debug, Serialize)]
+pub struct ResumeAck {
+    pub ok: bool,
+    /// Events sent again, all rooms together.
+    pub replayed: usize,
+    /// Rooms whose offset is older than what is kept: nothing replayed, reload them.
+    pub gaps: Vec<String>,
+    /// Rooms this socket may not be in: not joined.
+    pub refused: Vec<String>,
 }
 
 /// `metrics`: one node's figures, to the `admin` room.

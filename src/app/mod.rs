@@ -42,12 +42,16 @@ use crate::market::batch_sink::SocketBatchSink;
 use crate::market::batcher::{self, PendingPrices};
 use crate::market::feed::Feed;
 use crate::market::groups::PriceGroups;
+use crate::market::latest::LatestPrices;
 use crate::metrics::{CHAT_MEMORY_BYTES, CHAT_ROOMS_EVICTED, FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
 use crate::node::admin_feed;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
 use crate::rate_limit::UserLimiters;
 use crate::realtime::{self, Realtime};
+use crate::recovery::memory::MemoryHistory;
+use crate::recovery::redis::RedisHistory;
+use crate::recovery::{self, History, Recovery};
 use crate::server;
 use crate::server::conn::{Connections, Timeouts};
 use crate::sessions::UserSessions;
@@ -62,6 +66,8 @@ const SOCKET_BUFFER_PACKETS: usize = 1024;
 /// larger messages); engineioxide's default of 4 KiB is most of an idle
 /// socket's memory for the small frames this server reads.
 const WS_READ_BUFFER: usize = 1024;
+/// How often the memory backend drops recoverable events past their TTL.
+const RECOVERY_SWEEP: Duration = Duration::from_secs(10);
 /// How long the whole shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(8);
 /// How long shutdown waits for Socket.IO WebSockets to end on their own.
@@ -90,6 +96,8 @@ enum Backend {
         health: Arc<RedisHealth>,
         store: Arc<RedisStore>,
         subscriber: JoinHandle<()>,
+        /// Commands of the recovery streams and the latest prices.
+        commands: redis::aio::ConnectionManager,
     },
 }
 
@@ -108,14 +116,26 @@ impl Backend {
         let (pubsub, subscriber) = RedisPubSub::connect(client.clone(), health.clone(), shutdown.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
-        let store = RedisStore::connect(client, config.chat_history_max as usize)
+        let store = RedisStore::connect(client.clone(), config.chat_history_max as usize)
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+        let commands_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let commands = tokio::time::timeout(
+            Duration::from_secs(5),
+            redis::aio::ConnectionManager::new_with_config(client, commands_config),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("cannot reach Redis at start-up: timed out"))?
+        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
         Ok(Backend::Redis {
             pubsub,
             health,
             store: Arc::new(store),
             subscriber,
+            commands,
         })
     }
 }
@@ -301,20 +321,41 @@ impl Wiring<'_> {
             self.node,
             random_secret().expose().get(..12).unwrap_or_default()
         );
-        let (store, fanout, redis): (Arc<dyn ChatStore>, _, _) = match backend {
-            Backend::Memory => (Arc::new(self.memory_store()), None, None),
+        let limits = recovery::Limits {
+            max_events: self.config.recovery_max_events as usize,
+            ttl_ms: self.config.recovery_ttl_s * 1000,
+        };
+        let (store, fanout, redis, history, latest): (Arc<dyn ChatStore>, _, _, _, _) = match backend {
+            Backend::Memory => (
+                Arc::new(self.memory_store()),
+                None,
+                None,
+                History::Memory(MemoryHistory::new(limits)),
+                LatestPrices::in_memory(),
+            ),
             Backend::Redis {
                 pubsub,
                 health,
                 store,
                 subscriber,
+                commands,
             } => {
                 tasks.push(subscriber);
                 let dropped = self.metrics.counter(FANOUT_DROPPED, vec![]);
                 let (fanout, task) =
                     Fanout::spawn(pubsub.clone(), origin.clone(), dropped, self.shutdown.clone());
                 tasks.push(task);
-                (store as Arc<dyn ChatStore>, Some(fanout), Some((pubsub, health)))
+                let history = History::Redis(RedisHistory::new(commands.clone(), health.clone(), limits));
+                let (latest, writer) =
+                    LatestPrices::with_redis(commands, health.clone(), self.shutdown.clone());
+                tasks.push(writer);
+                (
+                    store as Arc<dyn ChatStore>,
+                    Some(fanout),
+                    Some((pubsub, health)),
+                    history,
+                    latest,
+                )
             }
         };
         let admin = self.config.admin_ui_password.clone().map(|hash| {
@@ -329,8 +370,15 @@ impl Wiring<'_> {
             tasks.extend(admin_tasks);
             admin
         });
+        let recovery = Arc::new(Recovery::new(io.clone(), history, self.metrics.clone()));
+        tasks.push(
+            recovery
+                .clone()
+                .spawn_sweeper(RECOVERY_SWEEP, self.shutdown.clone()),
+        );
+        let latest = Arc::new(latest);
         let chat = self.chat(&io, store, fanout.clone());
-        let market = self.market(&io, fanout.clone());
+        let market = self.market(&io, fanout.clone(), latest.clone(), recovery.clone());
         let rate_limits = Arc::new(self.config.rate_limit.clone());
         let user_limits = Arc::new(UserLimiters::new(self.config.user_rate_limit.0.clone()));
         realtime::register(
@@ -345,6 +393,8 @@ impl Wiring<'_> {
                 public_symbols: self.config.public_symbols.clone(),
                 chat: chat.chat.clone(),
                 admin: admin.clone(),
+                latest,
+                recovery: recovery.clone(),
             }),
         );
         let node_stats = Arc::new(NodeStats::new(
@@ -372,6 +422,7 @@ impl Wiring<'_> {
                     io: io.clone(),
                     feed: market.feed.clone(),
                     chat: chat.bus.clone(),
+                    recovery,
                     metrics: self.metrics.clone(),
                     sessions: sessions.clone(),
                     admin: admin.clone(),
@@ -487,11 +538,24 @@ impl Wiring<'_> {
         }
     }
 
-    fn market(&self, io: &SocketIo, fanout: Option<Fanout>) -> MarketParts {
+    fn market(
+        &self,
+        io: &SocketIo,
+        fanout: Option<Fanout>,
+        latest: Arc<LatestPrices>,
+        recovery: Arc<Recovery>,
+    ) -> MarketParts {
         let batch_interval = Duration::from_millis(self.config.batch_interval_ms);
         let pending = Arc::new(PendingPrices::default());
         MarketParts {
-            feed: Feed::new(io.clone(), pending.clone(), self.metrics.clone(), fanout),
+            feed: Feed::new(
+                io.clone(),
+                pending.clone(),
+                self.metrics.clone(),
+                fanout,
+                latest,
+                recovery,
+            ),
             pending,
             price_groups: Arc::new(PriceGroups::new(batcher::slices_for(batch_interval))),
             batch_interval,

@@ -58,9 +58,12 @@ impl FromStr for Bridge {
 /// Something that arrived for this node's clients.
 #[derive(Debug)]
 pub enum Arrival<'a> {
-    /// Items of one kind: an envelope from another node, or a service's
-    /// message on `roomcast:prices` / `trades` / `emit` (a publish body).
+    /// Items of one kind: an envelope from another node (or a `recorded`
+    /// one from any node).
     Items { kind: Kind, items: &'a [u8] },
+    /// A service's message on `roomcast:prices` / `trades` / `emit` (a
+    /// publish body), received by every node.
+    Published { kind: Kind, body: &'a [u8] },
     /// A message on a bridged channel.
     Bridged { bridge: &'a Bridge, payload: &'a [u8] },
 }
@@ -147,7 +150,7 @@ impl Consumers {
             }
         };
         self.dispatcher
-            .dispatch(Arrival::Items { kind, items: payload })
+            .dispatch(Arrival::Published { kind, body: payload })
             .await
     }
 

@@ -52,6 +52,9 @@ pub enum Kind {
     AdminRequest,
     /// A node's sockets, answering an `AdminRequest` list.
     AdminReply,
+    /// Recoverable events with their offsets, published by Redis itself (see
+    /// `recovery::redis`); origin `*`, so every node delivers them.
+    Recorded,
 }
 
 /// An envelope as received; the items stay unparsed until needed (a node

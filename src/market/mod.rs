@@ -5,5 +5,6 @@ pub mod batch_sink;
 pub mod batcher;
 pub mod feed;
 pub mod groups;
+pub mod latest;
 pub mod publish;
 pub mod symbol;

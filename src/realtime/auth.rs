@@ -17,6 +17,7 @@ use crate::protocol::{
     ADMIN_ROOM, AUTHENTICATED, AUTHENTICATION_FAILED, AuthenticateAck, Authenticated, UNAUTHORIZED,
     Unauthorized, chat_room, user_room,
 };
+use crate::recovery::Hold;
 
 /// The handshake refusal; its text is what `socket.io-client` shows as `err.message`.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,8 @@ pub async fn check_handshake(
             return Err(AuthenticationFailed);
         }
     };
-    Ok(Session::new(realtime, identity))
+    let recover = auth.as_ref().and_then(|a| a.get("recover")) == Some(&Value::Bool(true));
+    Ok(Session::new(realtime, identity, recover))
 }
 
 fn identity_rooms(identity: &Identity) -> Vec<String> {
@@ -61,21 +63,23 @@ fn identity_rooms(identity: &Identity) -> Vec<String> {
     rooms
 }
 
-pub fn join_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
-    super::join(services, socket, identity_rooms(identity));
+/// Joins `user:<sub>` (with offsets for a `recover` socket, held as `hold`
+/// says) and, for an admin, `admin`.
+pub fn join_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity, hold: Hold) {
+    super::join_rooms(session, socket, identity_rooms(identity), hold);
 }
 
-fn leave_identity_rooms(services: &Realtime, socket: &SocketRef, identity: &Identity) {
-    super::leave(services, socket, identity_rooms(identity));
+fn leave_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+    super::leave_rooms(session, socket, identity_rooms(identity));
 }
 
 /// Leaves every room that came with `identity`: its user and admin rooms and
 /// the chat rooms joined under it (market data stays).
-pub fn leave_user_rooms(services: &Realtime, socket: &SocketRef, session: &Session, identity: &Identity) {
-    leave_identity_rooms(services, socket, identity);
+pub fn leave_user_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
+    leave_identity_rooms(socket, session, identity);
     let chat_rooms = std::mem::take(&mut session.subscriptions().chat_rooms);
-    super::leave(
-        services,
+    super::leave_rooms(
+        session,
         socket,
         chat_rooms.iter().map(|id| chat_room(id)).collect(),
     );
@@ -103,13 +107,13 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
                 Some(previous)
                     if previous.user_id == identity.user_id && previous.is_admin && !identity.is_admin =>
                 {
-                    super::leave(&call.services, socket, vec![ADMIN_ROOM.to_owned()]);
+                    super::leave_rooms(session, socket, vec![ADMIN_ROOM.to_owned()]);
                 }
                 Some(previous) if previous.user_id == identity.user_id => {}
-                Some(previous) => leave_user_rooms(&call.services, socket, session, &previous),
+                Some(previous) => leave_user_rooms(socket, session, &previous),
                 None => {}
             }
-            join_identity_rooms(&call.services, socket, &identity);
+            join_identity_rooms(socket, session, &identity, Hold::No);
             expiry::watch(socket, session, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "authenticated");
             let _ = socket.emit(
@@ -127,7 +131,7 @@ pub async fn authenticate(call: &Call, _turn: &Turn) -> Result<AuthenticateAck, 
             call.services.metrics.auth_failures.increment(1);
             session.set_expiry_watch(None);
             if let Some(previous) = session.set_identity(None) {
-                leave_user_rooms(&call.services, socket, session, &previous);
+                leave_user_rooms(socket, session, &previous);
             }
             let message = match (token, reason) {
                 (None, _) => format!("{AUTHENTICATION_FAILED}: expected a token string"),

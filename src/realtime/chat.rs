@@ -10,6 +10,7 @@ use crate::auth::token::Identity;
 use crate::chat::input::{Draft, RoomId, limit_of, message_id_of, required_message_id, room_id_of};
 use crate::chat::{ChatError, JoinState, MAX_CHAT_ROOMS};
 use crate::protocol::chat_room;
+use crate::recovery::Hold;
 use crate::store::ChatMessage;
 
 #[derive(Serialize)]
@@ -79,7 +80,7 @@ pub async fn join(call: &Call, _turn: &Turn) -> Result<JoinAck, ChatError> {
     let chat = &call.services.chat;
     chat.authorize(&user, &room_id).await?;
     let state = chat.join_state(&user.user_id, &room_id).await?;
-    super::join(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
+    super::join(call, vec![chat_room(room_id.as_str())], Hold::No);
     call.session
         .subscriptions()
         .chat_rooms
@@ -118,7 +119,7 @@ pub async fn history(call: &Call, _turn: &Turn) -> Result<HistoryAck, ChatError>
 
 pub fn leave(call: &Call, _turn: &Turn) -> Result<OkAck, ChatError> {
     let (_, _, room_id) = context(call)?;
-    super::leave(&call.services, &call.socket, vec![chat_room(room_id.as_str())]);
+    super::leave(call, vec![chat_room(room_id.as_str())]);
     call.session.subscriptions().chat_rooms.remove(room_id.as_str());
     Ok(OkAck { ok: true })
 }

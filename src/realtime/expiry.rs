@@ -43,7 +43,7 @@ pub fn watch(socket: &SocketRef, session: &Arc<Session>, identity: &Identity) {
         let session = session_for_task;
         let expired = session.take_identity_if(|i| i.expires_at.saturating_mul(1000) == expires_at_ms);
         if let Some(identity) = expired {
-            leave_user_rooms(session.services(), &socket, &session, &identity);
+            leave_user_rooms(&socket, &session, &identity);
             tracing::info!(sid = %socket.id, user = ?identity.user_id, "token expired: socket dropped to anonymous");
             let _ = socket.emit(
                 UNAUTHORIZED,

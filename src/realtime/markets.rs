@@ -10,7 +10,8 @@ use socketioxide::extract::SocketRef;
 use super::ordered::{Call, Turn};
 use super::session::{Session, Subscriptions};
 use crate::market::symbol::{Symbol, parse_symbol_list};
-use crate::protocol::{RoomsAck, batch_room, price_room, trades_room};
+use crate::protocol::{PRICE_BATCH, RoomsAck, batch_room, price_room, trades_room};
+use crate::recovery::Hold;
 
 /// Which market feed a call is about.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,26 +59,54 @@ fn symbols_of(call: &Call) -> Result<Vec<Symbol>, MarketError> {
 /// Refuses the first symbol the socket may not subscribe to: the token's
 /// `symbols` claim when it has one, else `--public-symbols`.
 fn check_entitled(call: &Call, symbols: &[Symbol]) -> Result<(), MarketError> {
-    let public = &call.services.public_symbols;
-    let refused = call.session.with_identity(|identity| {
-        let allowed = identity.and_then(|i| i.symbols.as_ref()).unwrap_or(public);
-        symbols.iter().find(|s| !allowed.allows(s.as_str())).cloned()
-    });
+    let refused = symbols.iter().find(|s| !is_entitled(call, s)).cloned();
     match refused {
         Some(symbol) => Err(MarketError::NotEntitled(symbol.to_string())),
         None => Ok(()),
     }
 }
 
+/// Whether the socket may subscribe to `symbol`.
+pub fn is_entitled(call: &Call, symbol: &Symbol) -> bool {
+    let public = &call.services.public_symbols;
+    call.session.with_identity(|identity| {
+        let allowed = identity.and_then(|i| i.symbols.as_ref()).unwrap_or(public);
+        allowed.allows(symbol.as_str())
+    })
+}
+
 /// Joins the rooms of the payload's symbols; acks them, or why nothing was joined.
 pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, MarketError> {
+    join_rooms(call, feed).map(|(ack, _)| ack)
+}
+
+/// `subscribe:price`, then one `price:batch` with the latest known price of
+/// each newly subscribed symbol that has one (nothing when none has).
+pub async fn subscribe_price(call: &Call, _turn: &Turn) -> Result<RoomsAck, MarketError> {
+    let (ack, new) = join_rooms(call, Feed::Price)?;
+    if !new.is_empty() {
+        let symbols: Vec<&str> = new.iter().map(String::as_str).collect();
+        let latest = call.services.latest.lookup(&symbols).await;
+        if !latest.is_empty() {
+            let _ = call.socket.emit(PRICE_BATCH, &latest);
+        }
+    }
+    Ok(ack)
+}
+
+/// Joins the payload's rooms; returns the ack and the newly subscribed symbols.
+fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<String>), MarketError> {
     let symbols = symbols_of(call)?;
     check_entitled(call, &symbols)?;
     let max = call.services.max_subscriptions;
     let session = &call.session;
     let mut subs = session.subscriptions();
     let held = feed.held(&mut subs);
-    let new: Vec<&Symbol> = symbols.iter().filter(|s| !held.contains(s.as_str())).collect();
+    let new: Vec<String> = symbols
+        .iter()
+        .filter(|s| !held.contains(s.as_str()))
+        .map(|s| s.as_str().to_owned())
+        .collect();
     if subs.total() + new.len() > max {
         return Err(MarketError::LimitReached {
             max,
@@ -85,15 +114,33 @@ pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Mark
         });
     }
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    super::join(&call.services, &call.socket, rooms.clone());
+    super::join(call, rooms.clone(), Hold::No);
     if !new.is_empty() {
-        feed.held(&mut subs)
-            .extend(new.into_iter().map(|s| s.as_str().to_owned()));
+        feed.held(&mut subs).extend(new.iter().cloned());
         if feed == Feed::Price {
             regroup(&call.socket, session, &mut subs);
         }
     }
-    Ok(RoomsAck { ok: true, rooms })
+    Ok((RoomsAck { ok: true, rooms }, new))
+}
+
+/// Takes `trades:<symbol>` rooms into the socket's subscriptions (for
+/// `resume`, which joins them itself): all, or none past `--max-subscriptions`.
+pub fn hold_trades(session: &Session, symbols: &[Symbol], max: usize) -> Result<(), MarketError> {
+    let mut subs = session.subscriptions();
+    let new: BTreeSet<String> = symbols
+        .iter()
+        .filter(|s| !subs.trades.contains(s.as_str()))
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    if subs.total() + new.len() > max {
+        return Err(MarketError::LimitReached {
+            max,
+            holds: subs.total(),
+        });
+    }
+    subs.trades.extend(new);
+    Ok(())
 }
 
 /// Leaves the rooms of the payload's symbols; acks them.
@@ -102,7 +149,7 @@ pub fn unsubscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Ma
     let session = &call.session;
     let mut subs = session.subscriptions();
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    super::leave(&call.services, &call.socket, rooms.clone());
+    super::leave(call, rooms.clone());
     let held = feed.held(&mut subs);
     let before = held.len();
     for symbol in &symbols {

@@ -7,6 +7,7 @@ mod chat;
 mod expiry;
 mod markets;
 mod ordered;
+mod resume;
 mod sequencer;
 mod session;
 
@@ -24,9 +25,15 @@ use crate::auth::patterns::Patterns;
 use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
+use crate::market::latest::LatestPrices;
 use crate::metrics::Metrics;
-use crate::protocol::{ClientEvent, PingAck};
+use crate::protocol::{ClientEvent, PingAck, is_recoverable_room};
 use crate::rate_limit::{RateLimitRules, UserLimiters};
+use crate::recovery::{Hold, Recovery};
+
+/// How long a `recover` socket's user-room events wait for its first `resume`
+/// after the handshake (then they go out, in order).
+const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 use ordered::{Answer, Call, Turn};
 use session::Session;
 
@@ -43,6 +50,8 @@ pub struct Realtime {
     pub chat: Arc<Chat>,
     /// The Socket.IO Admin UI, told of connects, disconnects and room changes.
     pub admin: Option<Arc<AdminUi>>,
+    pub latest: Arc<LatestPrices>,
+    pub recovery: Arc<Recovery>,
 }
 
 /// Registers namespace `/` on `io`.
@@ -75,26 +84,53 @@ fn admin_of(socket: &SocketRef) -> Option<Arc<AdminUi>> {
     session.services().admin.clone()
 }
 
-/// Every room a socket joins goes through here (the Admin UI follows them).
-fn join(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
-    match &services.admin {
-        Some(admin) => {
-            socket.join(rooms.clone());
-            admin.joined(socket, &rooms);
+/// Every room a socket joins goes through here: the recoverable rooms of a
+/// `recover` socket are joined through recovery (so their events carry
+/// offsets; held as `hold` says), and the Admin UI follows every change.
+fn join_rooms(session: &Session, socket: &SocketRef, rooms: Vec<String>, hold: Hold) {
+    let services = session.services();
+    if session.recover() {
+        for room in &rooms {
+            if is_recoverable_room(room) {
+                services.recovery.join(socket, room, hold);
+            } else {
+                socket.join(room.clone());
+            }
         }
-        None => socket.join(rooms),
+    } else {
+        socket.join(rooms.clone());
+    }
+    if let Some(admin) = &services.admin {
+        admin.joined(socket, &rooms);
     }
 }
 
 /// Every room a socket leaves goes through here.
-fn leave(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
-    match &services.admin {
-        Some(admin) => {
-            socket.leave(rooms.clone());
-            admin.left(socket, &rooms);
+fn leave_rooms(session: &Session, socket: &SocketRef, rooms: Vec<String>) {
+    let services = session.services();
+    if session.recover() {
+        for room in &rooms {
+            if is_recoverable_room(room) {
+                services.recovery.leave(socket, room);
+            } else {
+                socket.leave(room.clone());
+            }
         }
-        None => socket.leave(rooms),
+    } else {
+        socket.leave(rooms.clone());
     }
+    if let Some(admin) = &services.admin {
+        admin.left(socket, &rooms);
+    }
+}
+
+/// A handler's room changes, for the calling socket.
+fn join(call: &Call, rooms: Vec<String>, hold: Hold) {
+    join_rooms(&call.session, &call.socket, rooms, hold);
+}
+
+fn leave(call: &Call, rooms: Vec<String>) {
+    leave_rooms(&call.session, &call.socket, rooms);
 }
 
 /// Installs the session, joins the identity's rooms, and registers the one
@@ -102,7 +138,19 @@ fn leave(services: &Realtime, socket: &SocketRef, rooms: Vec<String>) {
 fn attach(socket: &SocketRef, session: Session) {
     let session = Arc::new(session);
     if let Some(identity) = session.identity() {
-        auth::join_identity_rooms(session.services(), socket, &identity);
+        if session.recover() {
+            // The user room's live events wait (briefly) for the first
+            // `resume`, so that none overtakes or repeats the replay.
+            auth::join_identity_rooms(socket, &session, &identity, Hold::UntilResume);
+            let recovery = session.services().recovery.clone();
+            let sid = socket.id;
+            tokio::spawn(async move {
+                tokio::time::sleep(RESUME_WAIT).await;
+                recovery.release_waiting(sid).await;
+            });
+        } else {
+            auth::join_identity_rooms(socket, &session, &identity, Hold::No);
+        }
         expiry::watch(socket, &session, &identity);
     }
     socket.extensions.insert(session);
@@ -119,7 +167,7 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     match event {
         ClientEvent::Ping => answer.send(Ok::<_, Infallible>(PingAck::now())),
         ClientEvent::Authenticate => answer.send(auth::authenticate(&call, turn).await),
-        ClientEvent::SubscribePrice => answer.send(markets::subscribe(&call, turn, markets::Feed::Price)),
+        ClientEvent::SubscribePrice => answer.send(markets::subscribe_price(&call, turn).await),
         ClientEvent::UnsubscribePrice => answer.send(markets::unsubscribe(&call, turn, markets::Feed::Price)),
         ClientEvent::SubscribeTrades => answer.send(markets::subscribe(&call, turn, markets::Feed::Trades)),
         ClientEvent::UnsubscribeTrades => {
@@ -130,6 +178,7 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
         ClientEvent::ChatRead => answer.send(chat::read(&call, turn).await),
         ClientEvent::ChatHistory => answer.send(chat::history(&call, turn).await),
         ClientEvent::ChatLeave => answer.send(chat::leave(&call, turn)),
+        ClientEvent::Resume => answer.send(resume::resume(&call, turn).await),
     }
 }
 
@@ -139,6 +188,9 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
         session.set_expiry_watch(None);
         if let Some(admin) = &session.services().admin {
             admin.disconnected(&socket, reason);
+        }
+        if session.recover() {
+            session.services().recovery.forget(socket.id);
         }
     }
     tracing::debug!(sid = %socket.id, "disconnected");

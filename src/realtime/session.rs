@@ -40,10 +40,12 @@ pub struct Session {
     sequencer: Arc<Sequencer>,
     /// The task watching the token's expiry, while authenticated.
     expiry_watch: Mutex<Option<AbortHandle>>,
+    /// Connected with `auth.recover = true`: recoverable events carry offsets.
+    recover: bool,
 }
 
 impl Session {
-    pub fn new(realtime: Arc<Realtime>, identity: Option<Identity>) -> Self {
+    pub fn new(realtime: Arc<Realtime>, identity: Option<Identity>, recover: bool) -> Self {
         let subscriptions = Subscriptions {
             price_slice: realtime.price_groups.next_slice(),
             ..Subscriptions::default()
@@ -55,7 +57,13 @@ impl Session {
             subscriptions: Mutex::new(subscriptions),
             sequencer: Arc::default(),
             expiry_watch: Mutex::default(),
+            recover,
         }
+    }
+
+    /// Whether the socket asked for offsets (`auth.recover` at connect).
+    pub fn recover(&self) -> bool {
+        self.recover
     }
 
     pub(super) fn limiter(&self) -> &SocketLimiter {
