@@ -1,6 +1,9 @@
 //! Builds the web console (web/) with npm + esbuild into OUT_DIR, where the
 //! binary embeds it. Without Node/npm (or with ROOMCAST_SKIP_CONSOLE=1) the
-//! build still succeeds and `/` says how to get the console.
+//! build still succeeds and `/` says how to get the console. While the
+//! console is missing, every `cargo build` tries again (it watches a marker
+//! that exists only once the console is built), so installing Node and
+//! building again is enough.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,11 +16,20 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=ROOMCAST_SKIP_CONSOLE");
 
-    let built = if std::env::var_os("ROOMCAST_SKIP_CONSOLE").is_some() {
+    let skipped = std::env::var_os("ROOMCAST_SKIP_CONSOLE").is_some();
+    let built = if skipped {
         Err("ROOMCAST_SKIP_CONSOLE is set".to_owned())
     } else {
         build_console(&web, &out)
     };
+    let marker = out.join("console.built");
+    let _ = std::fs::remove_file(&marker);
+    match &built {
+        Ok(()) => std::fs::write(&marker, "").expect("write OUT_DIR"),
+        // A path that does not exist makes cargo run this script on every build.
+        Err(_) if !skipped => println!("cargo:rerun-if-changed={}", marker.display()),
+        Err(_) => {}
+    }
     if let Err(why) = built {
         println!("cargo:warning=web console not built ({why}); / will serve a placeholder page");
         let page = include_str!("web/fallback.html");

@@ -113,6 +113,8 @@ impl Backend {
 struct Secrets {
     tokens: TokenVerifier,
     publish_key: Secret,
+    /// The publish key was generated for this run (printed once start-up succeeded).
+    generated_key: bool,
 }
 
 impl Secrets {
@@ -124,17 +126,22 @@ impl Secrets {
             );
             random_secret()
         });
-        let publish_key = config.publish_key.clone().unwrap_or_else(|| {
-            let key = random_secret();
-            eprintln!(
-                "roomcast: no --publish-key set; publish API key for this run: {}",
-                key.expose()
-            );
-            key
-        });
+        let generated_key = config.publish_key.is_none();
+        let publish_key = config.publish_key.clone().unwrap_or_else(random_secret);
         Self {
             tokens: TokenVerifier::hs256(jwt_secret.expose().as_bytes()),
             publish_key,
+            generated_key,
+        }
+    }
+
+    /// Prints a generated publish key, once the node is sure to serve with it.
+    fn announce(&self) {
+        if self.generated_key {
+            eprintln!(
+                "roomcast: no --publish-key set; publish API key for this run: {}",
+                self.publish_key.expose()
+            );
         }
     }
 }
@@ -158,6 +165,7 @@ impl Application {
             shutdown: tasks_shutdown.clone(),
         };
         let wired = wiring.wire(backend).await?;
+        secrets.announce();
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,

@@ -51,7 +51,7 @@ pub struct Config {
 
     /// Per-socket, per-event limits, e.g. `subscribe:price=20/s,chat:send=5/s,*=50/s`.
     /// Named rules override the defaults; `*` covers every other event.
-    #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = "")]
+    #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = crate::rate_limit::DEFAULT_RULES)]
     pub rate_limit: RateLimitRules,
 
     /// Redis Pub/Sub channels bridged to clients (`channel` or `channel=room`).
