@@ -373,6 +373,7 @@ impl Wiring<'_> {
             cors: &self.config.cors_origin,
             max_body: self.config.max_body,
             extra_routes: self.config.demo.then(demo::token::router),
+            demo: self.config.demo,
         };
         Ok(Wired {
             router: http::app(state, layer, options),
@@ -436,7 +437,7 @@ impl Wiring<'_> {
                 io.clone(),
                 self.metrics.clone(),
                 fanout,
-                Duration::from_millis(self.config.metrics_interval_ms),
+                self.config.metrics_interval(),
                 self.shutdown.clone(),
             ),
             chat.backlog
