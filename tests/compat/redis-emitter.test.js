@@ -4,22 +4,28 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
 import { Emitter } from "@socket.io/redis-emitter";
-import { mintToken, next, record, until, withTimeout } from "./helpers.js";
-import { startRedis, startCluster } from "./cluster-helpers.js";
+import { mintToken, next, record, sample, until, withTimeout } from "./helpers.js";
+import { startRedis, startCluster, untilStatus } from "./cluster-helpers.js";
 
 let redis, nodes, client, emitter;
 before(async () => {
   redis = await startRedis();
   nodes = await startCluster(redis, 2);
-  client = createClient({ url: redis.url });
-  await client.connect();
-  emitter = new Emitter(client);
+  await connectEmitter();
 });
 after(async () => {
-  await client?.quit();
+  await client?.disconnect().catch(() => {});
   await Promise.all((nodes ?? []).map((n) => n.stop()));
   await redis?.kill();
 });
+
+/** The service side: the npm `redis` client and the official emitter on it. */
+async function connectEmitter() {
+  client = createClient({ url: redis.url, socket: { reconnectStrategy: false } });
+  client.on("error", () => {}); // a restart of redis-server in a test is expected
+  await client.connect();
+  emitter = new Emitter(client);
+}
 
 const user = (node, sub) => node.connect({ auth: { token: mintToken({ sub }) }, transports: ["websocket"] });
 
@@ -98,4 +104,41 @@ test("socketsJoin, then to() that room, then disconnectSockets, on both nodes", 
   assert.deepEqual(await Promise.all(gone), ["io server disconnect", "io server disconnect"]);
   assert.equal(other.connected, true);
   other.close();
+});
+
+test("rooms roomcast manages are not joined from outside; invalid messages are counted", async () => {
+  const [a, b] = nodes;
+  const u = [await user(a, "m"), await user(b, "m")];
+  const invalid = 'roomcast_redis_messages_total{channel="socket.io#/#*",result="invalid"}';
+  const before = await Promise.all(nodes.map(async (n) => sample(await n.metrics(), invalid)));
+  assert.deepEqual(before.map((v) => typeof v), ["number", "number"], "the series exists from start-up");
+  emitter.in("user:m").socketsJoin("price:BTC-USD");
+  await client.publish("socket.io#/#", Buffer.from([0xc1])); // not msgpack
+  const got = u.map((s) => record(s, "price:update"));
+  await drain(u);
+  const after = await Promise.all(nodes.map(async (n) => sample(await n.metrics(), invalid)));
+  assert.deepEqual(after, before.map((v) => v + 2));
+  emitter.to("price:BTC-USD").emit("price:update", { fake: true });
+  await drain(u);
+  assert.deepEqual(got, [[], []], "not in the price room");
+  u.forEach((s) => s.close());
+});
+
+test("after Redis restarts, the emitter's messages arrive again (the pattern is subscribed again)", async () => {
+  const [a, b] = nodes;
+  const sockets = [await user(a, "r"), await user(b, "r")];
+  await redis.kill();
+  await Promise.all(nodes.map((n) => untilStatus(`${n.url}/readyz`, 503)));
+  redis = await startRedis(redis.port);
+  await Promise.all(nodes.map((n) => untilStatus(`${n.url}/readyz`, 200, 15000)));
+  await client.disconnect().catch(() => {});
+  await connectEmitter();
+  const got = sockets.map((s) => record(s, "back"));
+  const started = Date.now();
+  while (!got.every((g) => g.length > 0)) {
+    if (Date.now() - started > 15000) throw new Error(`emitter messages did not resume: ${JSON.stringify(got)}`);
+    emitter.to("user:r").emit("back", 1);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  sockets.forEach((s) => s.close());
 });
