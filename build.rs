@@ -4,6 +4,9 @@
 //! into OUT_DIR/admin-ui with a table of its files. Without Node/npm (or with
 //! ROOMCAST_SKIP_CONSOLE=1) the build still succeeds and `/` and `/admin-ui/`
 //! say how to get them.
+//! While the console is missing, every `cargo build` tries again (it watches
+//! a marker that exists only once the console is built), so installing Node
+//! and building again is enough.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +24,8 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=ROOMCAST_SKIP_CONSOLE");
 
-    let skip = std::env::var_os("ROOMCAST_SKIP_CONSOLE").is_some();
-    let installed = if skip {
+    let skipped = std::env::var_os("ROOMCAST_SKIP_CONSOLE").is_some();
+    let installed = if skipped {
         Err("ROOMCAST_SKIP_CONSOLE is set".to_owned())
     } else {
         install(&web)
@@ -33,6 +36,14 @@ fn main() {
         admin_ui::fallback(&web, &out).expect("write OUT_DIR");
     }
     let built = installed.and_then(|()| build_console(&web, &out));
+    let marker = out.join("console.built");
+    let _ = std::fs::remove_file(&marker);
+    match &built {
+        Ok(()) => std::fs::write(&marker, "").expect("write OUT_DIR"),
+        // A path that does not exist makes cargo run this script on every build.
+        Err(_) if !skipped => println!("cargo:rerun-if-changed={}", marker.display()),
+        Err(_) => {}
+    }
     if let Err(why) = built {
         println!("cargo:warning=web console not built ({why}); / will serve a placeholder page");
         let page = include_str!("web/fallback.html");

@@ -3,6 +3,7 @@
 //! wrapped in [`Secret`] so they never reach a log through `Debug`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -63,13 +64,14 @@ pub struct Config {
     pub batch_interval_ms: u64,
 
     /// Period of the `metrics` event to the `admin` room, in milliseconds.
-    #[arg(long, env = "ROOMCAST_METRICS_INTERVAL_MS", default_value_t = 5000,
+    /// Default 5000; 1000 with --demo, so the console's charts fill at once.
+    #[arg(long, env = "ROOMCAST_METRICS_INTERVAL_MS",
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
-    pub metrics_interval_ms: u64,
+    pub metrics_interval_ms: Option<u64>,
 
     /// Per-socket, per-event limits, e.g. `subscribe:price=20/s,chat:send=5/s,*=50/s`.
     /// Named rules override the defaults; `*` covers every other event.
-    #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = "")]
+    #[arg(long, env = "ROOMCAST_RATE_LIMIT", default_value = crate::rate_limit::DEFAULT_RULES)]
     pub rate_limit: RateLimitRules,
 
     /// Chat rooms are private: with this, any authenticated user may join any
@@ -212,6 +214,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Period of the admin `metrics` event: as set, else 1 s with `--demo`, else 5 s.
+    pub fn metrics_interval(&self) -> Duration {
+        let default = if self.demo { 1000 } else { 5000 };
+        Duration::from_millis(self.metrics_interval_ms.unwrap_or(default))
+    }
+
     /// Defaults for embedding and tests: everything as with no flags, listening
     /// on an ephemeral loopback port.
     pub fn for_tests() -> Self {
@@ -335,7 +343,11 @@ mod tests {
         let config = Config::parse_from(["roomcast"]);
         assert_eq!(config.listen.to_string(), "0.0.0.0:3000");
         assert_eq!(config.batch_interval_ms, 100);
-        assert_eq!(config.metrics_interval_ms, 5000);
+        assert_eq!(config.metrics_interval(), Duration::from_secs(5));
+        let demo = Config::try_parse_from(["roomcast", "--demo"]).unwrap();
+        assert_eq!(demo.metrics_interval(), Duration::from_secs(1));
+        let set = Config::try_parse_from(["roomcast", "--demo", "--metrics-interval-ms", "300"]).unwrap();
+        assert_eq!(set.metrics_interval(), Duration::from_millis(300));
         assert_eq!(config.max_payload, 1_048_576);
         assert_eq!(config.max_body, 1_048_576);
         assert_eq!(config.max_subscriptions, 200);

@@ -14,12 +14,13 @@ use crate::chat::delivery::ChatBus;
 use crate::chat::out::ChatOut;
 use crate::clock;
 use crate::cluster::consumers::{Arrival, Dispatcher};
+use crate::cluster::emitter::{Args, Broadcast, Request, Selection};
 use crate::cluster::fanout::Kind;
 use crate::market::feed::Feed;
 use crate::market::publish::{parse_emits, parse_prices, parse_trades};
 use crate::metrics::Metrics;
 use crate::node::admin_feed;
-use crate::protocol::{Bridged, NodeMetrics};
+use crate::protocol::{ADMIN_ROOM, Bridged, NodeMetrics};
 use crate::recovery::Recovery;
 use crate::sessions::{SendAway, UserSessions};
 
@@ -57,6 +58,11 @@ impl Dispatcher for LocalDelivery {
                     self.metrics.record_broadcast(&bridge.channel, sent);
                     Ok(())
                 }
+                Arrival::Emitter(broadcast) => {
+                    self.emitter_broadcast(&broadcast).await;
+                    Ok(())
+                }
+                Arrival::EmitterRequest(request) => self.emitter_request(request).await,
             }
         }
         .boxed()
@@ -128,6 +134,60 @@ impl LocalDelivery {
             other => return self.items(other, body).await,
         }
         Ok(())
+    }
+}
+
+impl LocalDelivery {
+    /// Like an emit-API call: to the sockets in any of `rooms` (everyone when
+    /// there are none) minus those in `except`, on this node only.
+    async fn emitter_broadcast(&self, b: &Broadcast) {
+        let sent = self
+            .selection(&b.rooms, &b.except)
+            .emit(&b.event, &Args(&b.args))
+            .await;
+        self.metrics.record_broadcast(&b.event, sent);
+    }
+
+    async fn emitter_request(&self, request: Request) -> Result<(), String> {
+        match request {
+            Request::Join { on, rooms } => {
+                managed(&rooms)?;
+                let _ = self.selection(&on.rooms, &on.except).join(rooms).await;
+            }
+            Request::Leave { on, rooms } => {
+                managed(&rooms)?;
+                let _ = self.selection(&on.rooms, &on.except).leave(rooms).await;
+            }
+            Request::Disconnect {
+                on: Selection { rooms, except },
+            } => {
+                let _ = self.selection(&rooms, &except).disconnect().await;
+            }
+            Request::Ignored => {}
+        }
+        Ok(())
+    }
+
+    fn selection(&self, rooms: &[String], except: &[String]) -> socketioxide::operators::BroadcastOperators {
+        let local = self.io.local().except(except.to_vec());
+        if rooms.is_empty() {
+            local
+        } else {
+            local.to(rooms.to_vec())
+        }
+    }
+}
+
+/// Rooms roomcast keeps itself (subscriptions, users, chat, admin) are not
+/// joined or left from outside.
+fn managed(rooms: &[String]) -> Result<(), String> {
+    const PREFIXES: [&str; 5] = ["price:", "trades:", "chat:", "user:", "$"];
+    match rooms
+        .iter()
+        .find(|r| r.as_str() == ADMIN_ROOM || PREFIXES.iter().any(|p| r.starts_with(p)))
+    {
+        Some(room) => Err(format!("room {room:?} is managed by roomcast")),
+        None => Ok(()),
     }
 }
 

@@ -16,7 +16,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
 
 /// Defaults applied before the user's rules (a user rule for the same event wins).
-const DEFAULT_RULES: &str = "authenticate=5/s,subscribe:price=20/s,unsubscribe:price=20/s,\
+pub const DEFAULT_RULES: &str = "authenticate=5/s,subscribe:price=20/s,unsubscribe:price=20/s,\
 subscribe:trades=20/s,unsubscribe:trades=20/s,chat:join=10/s,chat:send=5/s,chat:read=10/s,\
 chat:history=10/s,chat:leave=10/s,ping=5/s,resume=5/s,*=50/s";
 

@@ -14,9 +14,11 @@ else
   cargo test --no-fail-fast
 fi
 
+echo "==> python-socketio client (tests/python/.venv, pinned)"
+bash tests/python/setup.sh
+
 echo "==> socket.io-client compatibility suite"
 (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "==> python-socketio compatibility (reconnect after restart)"
-bash tests/python/setup.sh
 (cd tests/python && .venv/bin/python -m unittest -v test_reconnect)

@@ -146,30 +146,34 @@ struct Secrets {
     publish_key: Secret,
     /// Refreshes the JWKS in the background, with `--jwks-url`.
     jwks_refresher: Option<JoinHandle<()>>,
+    /// The publish key was generated for this run (printed once start-up succeeded).
+    generated_key: bool,
 }
 
 impl Secrets {
     async fn from_config(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let (tokens, jwks_refresher) = keys::verifier(config, shutdown.clone()).await?;
-        let publish_key = match &config.publish_key {
-            Some(key) => {
-                keys::warn_if_short("--publish-key", key);
-                key.clone()
-            }
-            None => {
-                let key = random_secret();
-                eprintln!(
-                    "roomcast: no --publish-key set; publish API key for this run: {}",
-                    key.expose()
-                );
-                key
-            }
-        };
+        if let Some(key) = &config.publish_key {
+            keys::warn_if_short("--publish-key", key);
+        }
+        let generated_key = config.publish_key.is_none();
+        let publish_key = config.publish_key.clone().unwrap_or_else(random_secret);
         Ok(Self {
             tokens,
             publish_key,
             jwks_refresher,
+            generated_key,
         })
+    }
+
+    /// Prints a generated publish key, once the node is sure to serve with it.
+    fn announce(&self) {
+        if self.generated_key {
+            eprintln!(
+                "roomcast: no --publish-key set; publish API key for this run: {}",
+                self.publish_key.expose()
+            );
+        }
     }
 }
 
@@ -205,6 +209,7 @@ impl Application {
                 .unwrap_or_else(server::conn::default_per_ip_limit),
             &metrics,
         ));
+        secrets.announce();
         tracing::info!(addr = %local_addr, node = %node, redis = config.redis_url.is_some(), "listening");
         Ok(Self {
             listener,
@@ -482,6 +487,7 @@ impl Wiring<'_> {
             cors: &self.config.cors_origin,
             max_body: self.config.max_body,
             extra_routes: extra_routes(self.config.demo, admin.is_some()),
+            demo: self.config.demo,
         };
         Ok(Wired {
             router: http::app(state, layer, options),
@@ -587,7 +593,7 @@ impl Wiring<'_> {
                 io.clone(),
                 self.metrics.clone(),
                 fanout,
-                Duration::from_millis(self.config.metrics_interval_ms),
+                self.config.metrics_interval(),
                 self.shutdown.clone(),
             ),
             chat.backlog

@@ -1,6 +1,8 @@
 //! Redis channels read by every node (CONTRACT §5): the fanout from other
 //! nodes, `roomcast:prices`, `roomcast:trades`, `roomcast:emit` (handled like
-//! the POST bodies), and the bridged channels of `--redis-channels`. What
+//! the POST bodies), the bridged channels of `--redis-channels`, and the
+//! channels of `@socket.io/redis-emitter` (`socket.io#/#*`, read in
+//! [`super::emitter`]). What
 //! arrives is handed to a [`Dispatcher`], which delivers to this node's clients;
 //! this module knows nothing of what the items mean.
 
@@ -12,6 +14,7 @@ use metrics::Label;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::emitter::{self, BROADCAST_PATTERN, Broadcast, REQUEST_CHANNEL, Request};
 use super::fanout::{FANOUT_CHANNEL, Kind, envelopes};
 use super::redis::{Messages, RedisPubSub};
 use crate::metrics::{Metrics, REDIS_MESSAGES};
@@ -66,6 +69,10 @@ pub enum Arrival<'a> {
     Published { kind: Kind, body: &'a [u8] },
     /// A message on a bridged channel.
     Bridged { bridge: &'a Bridge, payload: &'a [u8] },
+    /// A broadcast of `@socket.io/redis-emitter`.
+    Emitter(Broadcast),
+    /// A request of `@socket.io/redis-emitter` (join, leave, disconnect).
+    EmitterRequest(Request),
 }
 
 /// Delivers arrivals to this node's clients.
@@ -93,6 +100,18 @@ impl Consumers {
             .to_vec();
         channels.extend(this.bridges.iter().map(|b| b.channel.clone()));
         let mut tasks = Vec::new();
+        // The emitter's broadcasts and requests share one queue and one
+        // reader, so `socketsJoin` then `to(room).emit` keep their order.
+        let emitter = this
+            .pubsub
+            .subscribe_all(&[REQUEST_CHANNEL], &[BROADCAST_PATTERN], CHANNEL_BUFFER)
+            .await
+            .map_err(|e| format!("cannot subscribe to {BROADCAST_PATTERN}: {e}"))?;
+        tasks.push(tokio::spawn(this.clone().read(
+            BROADCAST_PATTERN.to_owned(),
+            emitter,
+            shutdown.clone(),
+        )));
         for channel in channels {
             let messages = this
                 .pubsub
@@ -139,6 +158,17 @@ impl Consumers {
             PRICES_CHANNEL => Kind::Prices,
             TRADES_CHANNEL => Kind::Trades,
             EMIT_CHANNEL => Kind::Emits,
+            // Requests are JSON objects, broadcasts msgpack arrays.
+            BROADCAST_PATTERN if emitter::is_request(payload) => {
+                let request = emitter::decode_request(payload)?;
+                return self.dispatcher.dispatch(Arrival::EmitterRequest(request)).await;
+            }
+            BROADCAST_PATTERN => {
+                return match emitter::decode_broadcast(payload)? {
+                    Some(broadcast) => self.dispatcher.dispatch(Arrival::Emitter(broadcast)).await,
+                    None => Ok(()),
+                };
+            }
             bridged => {
                 let Some(bridge) = self.bridges.iter().find(|b| b.channel == bridged) else {
                     return Ok(());

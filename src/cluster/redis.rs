@@ -1,8 +1,8 @@
 //! Redis pub/sub that survives Redis going away.
 //!
 //! One subscriber connection lives in a task that reconnects with backoff and
-//! subscribes again to every channel it serves, so cross-node delivery resumes
-//! by itself. Publishing uses a reconnecting `ConnectionManager`. A publish
+//! subscribes again to every channel and pattern it serves, so cross-node
+//! delivery resumes by itself. Publishing uses a reconnecting `ConnectionManager`. A publish
 //! that Redis did not take is an error for the caller (and counted): nothing
 //! here reports success for a message it did not send.
 
@@ -43,10 +43,25 @@ pub enum RedisError {
 /// Payloads received on one channel.
 pub type Messages = mpsc::Receiver<Vec<u8>>;
 
-type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<Vec<u8>>>>>;
+/// Where the messages of each channel (SUBSCRIBE) and of each pattern
+/// (PSUBSCRIBE) go.
+#[derive(Default)]
+struct Routes {
+    channels: HashMap<String, mpsc::Sender<Vec<u8>>>,
+    patterns: HashMap<String, mpsc::Sender<Vec<u8>>>,
+}
+
+type Handlers = Arc<RwLock<Routes>>;
+
+/// A channel name, or a glob pattern of channel names.
+#[derive(Clone, Copy)]
+enum Target {
+    Channel,
+    Pattern,
+}
 
 enum Control {
-    Subscribe(String, oneshot::Sender<()>),
+    Subscribe(Target, String, oneshot::Sender<()>),
 }
 
 /// Publishing and subscribing on one Redis, resilient to outages.
@@ -126,17 +141,41 @@ impl RedisPubSub {
 
     /// Subscribes to `channel`; messages beyond `buffer` waiting are dropped and counted.
     pub async fn subscribe(&self, channel: &str, buffer: usize) -> Result<Messages, RedisError> {
+        self.subscribe_all(&[channel], &[], buffer).await
+    }
+
+    /// Subscribes to `channels` and to every channel matching the glob
+    /// `patterns` (PSUBSCRIBE), all into one queue in the order Redis sent
+    /// them; messages beyond `buffer` waiting are dropped and counted.
+    pub async fn subscribe_all(
+        &self,
+        channels: &[&str],
+        patterns: &[&str],
+        buffer: usize,
+    ) -> Result<Messages, RedisError> {
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        self.handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(channel.to_owned(), tx);
+        let targets = (channels.iter().map(|c| (Target::Channel, *c)))
+            .chain(patterns.iter().map(|p| (Target::Pattern, *p)));
+        for (target, name) in targets {
+            {
+                let mut routes = self.handlers.write().unwrap_or_else(|e| e.into_inner());
+                match target {
+                    Target::Channel => routes.channels.insert(name.to_owned(), tx.clone()),
+                    Target::Pattern => routes.patterns.insert(name.to_owned(), tx.clone()),
+                };
+            }
+            self.send_subscribe(target, name).await?;
+        }
+        Ok(rx)
+    }
+
+    async fn send_subscribe(&self, target: Target, name: &str) -> Result<(), RedisError> {
         let (done_tx, done) = oneshot::channel();
         self.control
-            .send(Control::Subscribe(channel.to_owned(), done_tx))
+            .send(Control::Subscribe(target, name.to_owned(), done_tx))
             .map_err(|_| RedisError::Stopped)?;
         let _ = tokio::time::timeout(START_TIMEOUT, done).await;
-        Ok(rx)
+        Ok(())
     }
 }
 
@@ -189,22 +228,25 @@ impl Subscriber {
         }
     }
 
-    /// A new pub/sub connection subscribed to every channel served so far.
+    /// A new pub/sub connection subscribed to every channel and pattern served so far.
     async fn connect_and_subscribe(&self) -> Option<(PubSubSink, PubSubStream)> {
         let connected = tokio::select! {
             c = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub()) => c,
             _ = self.shutdown.cancelled() => return None,
         };
         let (mut sink, stream) = connected.ok()?.ok()?.split();
-        let channels: Vec<String> = self
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let (channels, patterns): (Vec<String>, Vec<String>) = {
+            let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
+            (
+                routes.channels.keys().cloned().collect(),
+                routes.patterns.keys().cloned().collect(),
+            )
+        };
         if !channels.is_empty() {
             sink.subscribe(&channels).await.ok()?;
+        }
+        if !patterns.is_empty() {
+            sink.psubscribe(&patterns).await.ok()?;
         }
         Some((sink, stream))
     }
@@ -220,8 +262,11 @@ impl Subscriber {
                     None => return Ended::Broken,
                 },
                 command = self.commands.recv() => match command {
-                    Some(Control::Subscribe(channel, done)) => {
-                        let ok = sink.subscribe(&channel).await.is_ok();
+                    Some(Control::Subscribe(target, name, done)) => {
+                        let ok = match target {
+                            Target::Channel => sink.subscribe(&name).await.is_ok(),
+                            Target::Pattern => sink.psubscribe(&name).await.is_ok(),
+                        };
                         let _ = done.send(());
                         if !ok { return Ended::Broken; }
                     }
@@ -245,7 +290,7 @@ impl Subscriber {
             tokio::select! {
                 _ = &mut wait => return Ended::Broken,
                 command = self.commands.recv() => match command {
-                    Some(Control::Subscribe(_, done)) => { let _ = done.send(()); }
+                    Some(Control::Subscribe(_, _, done)) => { let _ = done.send(()); }
                     None => return Ended::Stop,
                 },
                 _ = self.shutdown.cancelled() => return Ended::Stop,
@@ -255,8 +300,14 @@ impl Subscriber {
 
     fn dispatch(&self, message: redis::Msg) {
         let channel = message.get_channel_name();
-        let handlers = self.handlers.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = handlers.get(channel)
+        let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
+        let route = if message.from_pattern() {
+            let pattern: Option<String> = message.get_pattern().ok();
+            pattern.and_then(|p| routes.patterns.get(&p))
+        } else {
+            routes.channels.get(channel)
+        };
+        if let Some(tx) = route
             && tx.try_send(message.get_payload_bytes().to_vec()).is_err()
         {
             self.health.message_dropped();

@@ -1,4 +1,6 @@
-//! `GET /`: the web console, built from web/ by build.rs and embedded.
+//! `GET /`: the web console, built from web/ by build.rs and embedded. With
+//! `--demo` the page's `<body>` carries `data-demo`, so the console knows to
+//! show the demo token buttons and subscribe on its own without probing.
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -11,9 +13,15 @@ const INDEX: &str = include_str!(concat!(env!("OUT_DIR"), "/index.html"));
 const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/console.js"));
 const STYLE: &str = include_str!(concat!(env!("OUT_DIR"), "/console.css"));
 
-pub fn router() -> Router<AppState> {
+pub fn router(demo: bool) -> Router<AppState> {
+    let page = if demo {
+        INDEX.replacen("<body>", "<body data-demo>", 1)
+    } else {
+        INDEX.to_owned()
+    };
+    let page = axum::body::Bytes::from(page);
     Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
+        .route("/", get(move || async move { Html(page) }))
         .route(
             "/console.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),

@@ -75,6 +75,8 @@ pub struct HttpOptions<'a> {
     pub max_body: u64,
     /// Routes merged in front of the API (the demo's token endpoint, the Admin UI).
     pub extra_routes: Option<Router<AppState>>,
+    /// `--demo`: the console subscribes on its own and offers demo tokens.
+    pub demo: bool,
 }
 
 /// The whole HTTP application: API routes, then Socket.IO at `/socket.io/`.
@@ -85,7 +87,7 @@ pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) 
         .merge(publish::router(state.clone()))
         .merge(health::router())
         .merge(metrics::router())
-        .merge(console::router())
+        .merge(console::router(options.demo))
         .merge(chat::router())
         .merge(plain_ws::router())
         .merge(users::router())

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 // CONTRACT §8 on one node (memory backend): the latest price on subscribe,
 // offsets only for sockets that connected with `recover`, and `resume`
 // (replay in order, gaps, events published while the replay runs).
@@ -79,7 +81,7 @@ test("only sockets connected with recover get the offset as one extra argument",
 });
 
 test("a python-socketio client with one-parameter handlers keeps working", async (t) => {
-  const probe = spawn("python3", ["-c", "import socketio"]);
+  const probe = spawn(PYTHON, ["-c", "import socketio"]);
   const importable = await new Promise((resolve) => probe.on("exit", (code) => resolve(code === 0)));
   if (!importable) return t.skip("python-socketio is not installed (pip install 'python-socketio[client]')");
   const script = `
@@ -95,7 +97,7 @@ sio.connect(sys.argv[1], transports=["websocket"])
 print("ack", json.dumps(sio.call("subscribe:trades", "PY", timeout=5))); sys.stdout.flush()
 sio.wait()
 `;
-  const py = spawn("python3", ["-c", script, server.url]);
+  const py = spawn(PYTHON, ["-c", script, server.url]);
   let out = "";
   py.stdout.on("data", (d) => (out += d));
   py.stderr.on("data", (d) => (out += d));
@@ -111,6 +113,10 @@ sio.wait()
   await until(() => rec.trades.length === 2, 3000, "recover socket's trades");
   assert.ok(rec.trades.every((args) => args.length === 2));
 });
+
+// The pinned client of tests/python/setup.sh when it is there, else the system's.
+const venvPython = fileURLToPath(new URL("../python/.venv/bin/python", import.meta.url));
+const PYTHON = existsSync(venvPython) ? venvPython : "python3";
 
 export function offsetLess(a, b) {
   const [am, as] = a.split("-").map(BigInt);

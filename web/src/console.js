@@ -4,7 +4,8 @@ import { io } from "socket.io-client";
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 200;
 const MAX_TRADES = 100;
-const HISTORY = 60;
+/** The node charts show the last WINDOW_MS of `metrics` events. */
+const WINDOW_MS = 60_000;
 
 let socket;
 const prices = new Map();
@@ -19,6 +20,9 @@ function connect(auth = {}) {
   });
   socket.on("disconnect", (reason) => {
     setStatus(false);
+    // What was measured or granted on that connection no longer holds.
+    $("latency").textContent = "–";
+    $("user").textContent = "anonymous";
     log("disconnect", reason);
   });
   socket.on("connect_error", (err) => log("connect_error", err.message));
@@ -113,49 +117,97 @@ function onTrade(trade) {
   while (list.children.length > MAX_TRADES) list.lastChild.remove();
 }
 
-// ---- admin: per-node sparklines ----
+// ---- admin: per-node charts (last 60 s, with axes) ----
 const nodes = new Map();
+const CHARTS = [
+  ["connections", (m) => m.connections],
+  ["events/s", (m, last) => (last ? Math.max(0, (m.events - last.events) / Math.max(0.001, (m.ts - last.ts) / 1000)) : 0)],
+  ["memory MB", (m) => m.memory / 1e6],
+];
 
 function onMetrics(m) {
   $("admin").hidden = false;
   let node = nodes.get(m.node);
   if (!node) {
-    node = { el: document.createElement("div"), connections: [], eventsPerSec: [], memoryMb: [], last: null };
+    node = { el: document.createElement("div"), points: CHARTS.map(() => []), last: null };
     node.el.className = "node";
-    node.el.innerHTML = `<h3></h3>${["connections", "events/s", "memory MB"].map((t) => `<div class="chart"><canvas width="160" height="32"></canvas><span>${t}: <b>–</b></span></div>`).join("")}`;
+    node.el.innerHTML = `<h3></h3>${CHARTS.map(([t]) => `<div class="chart"><span class="label">${t} <b>–</b></span><canvas></canvas></div>`).join("")}`;
     node.el.querySelector("h3").textContent = m.node;
     $("nodes").append(node.el);
     nodes.set(m.node, node);
   }
-  const rate = node.last ? Math.max(0, (m.events - node.last.events) / Math.max(0.001, (m.ts - node.last.ts) / 1000)) : 0;
-  node.last = m;
-  const series = [
-    [node.connections, m.connections],
-    [node.eventsPerSec, Math.round(rate * 10) / 10],
-    [node.memoryMb, Math.round(m.memory / 1e5) / 10],
-  ];
+  const now = Date.now();
   node.el.querySelectorAll(".chart").forEach((chart, i) => {
-    const [values, value] = series[i];
-    values.push(value);
-    if (values.length > HISTORY) values.shift();
-    chart.querySelector("b").textContent = value;
-    spark(chart.querySelector("canvas"), values);
+    const value = CHARTS[i][1](m, node.last);
+    const points = node.points[i];
+    points.push([now, value]);
+    while (points.length && points[0][0] < now - WINDOW_MS) points.shift();
+    chart.querySelector("b").textContent = Number.isInteger(value) ? value : value.toFixed(1);
+    draw(chart.querySelector("canvas"), points, now);
   });
+  node.last = m;
 }
 
-function spark(canvas, values) {
+/** A round top for the y axis: 1, 2 or 5 × 10^k at or above `max`. */
+function niceMax(max) {
+  if (max <= 1) return 1;
+  const step = 10 ** Math.floor(Math.log10(max));
+  return [1, 2, 5, 10].map((f) => f * step).find((v) => v >= max);
+}
+
+function draw(canvas, points, now) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 220;
+  const height = canvas.clientHeight || 64;
+  if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
+  if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
   const ctx = canvas.getContext("2d");
-  const { width, height } = canvas;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
-  const max = Math.max(...values, 1);
-  ctx.strokeStyle = "#4aa3ff";
-  ctx.beginPath();
-  values.forEach((v, i) => {
-    const x = (i / Math.max(1, HISTORY - 1)) * width;
-    const y = height - 2 - (v / max) * (height - 4);
-    i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+  const left = 34, right = 4, top = 6, bottom = 14;
+  const w = width - left - right, h = height - top - bottom;
+  const top_ = niceMax(Math.max(...points.map(([, v]) => v), 0));
+  // The time axis spans what has been seen (at least 10 s), up to WINDOW_MS,
+  // so a fresh chart is readable at once instead of a sliver at the edge.
+  const span = Math.min(WINDOW_MS, Math.max(10_000, now - (points[0]?.[0] ?? now)));
+  const x = (t) => left + ((t - (now - span)) / span) * w;
+  const y = (v) => top + h - (v / top_) * h;
+  // axes and grid: 0, half, top; 60 s ago, 30 s, now
+  ctx.font = "10px system-ui, sans-serif";
+  ctx.fillStyle = "#7d8a99";
+  ctx.strokeStyle = "#263040";
+  ctx.lineWidth = 1;
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const v of [0, top_ / 2, top_]) {
+    ctx.beginPath();
+    ctx.moveTo(left, Math.round(y(v)) + 0.5);
+    ctx.lineTo(left + w, Math.round(y(v)) + 0.5);
+    ctx.stroke();
+    ctx.fillText(v >= 1000 ? `${v / 1000}k` : String(v), left - 4, y(v));
+  }
+  ctx.textBaseline = "top";
+  const secs = Math.round(span / 1000);
+  [[`-${secs}s`, 0, "left"], [`-${Math.round(secs / 2)}s`, 0.5, "center"], ["now", 1, "right"]].forEach(([t, f, align]) => {
+    ctx.textAlign = align;
+    ctx.fillText(t, left + f * w, top + h + 2);
   });
+  if (points.length === 0) return;
+  ctx.strokeStyle = "#4aa3ff";
+  ctx.fillStyle = "rgba(74, 163, 255, 0.15)";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  points.forEach(([t, v], i) => (i ? ctx.lineTo(x(t), y(v)) : ctx.moveTo(x(t), y(v))));
   ctx.stroke();
+  ctx.lineTo(x(points[points.length - 1][0]), y(0));
+  ctx.lineTo(x(points[0][0]), y(0));
+  ctx.closePath();
+  ctx.fill();
+  const [lt, lv] = points[points.length - 1];
+  ctx.fillStyle = "#4aa3ff";
+  ctx.beginPath();
+  ctx.arc(x(lt), y(lv), 2.5, 0, 2 * Math.PI);
+  ctx.fill();
 }
 
 // ---- latency ----
@@ -195,8 +247,11 @@ $("reconnect").onclick = () => connect($("token").value.trim() ? { token: $("tok
 $("disconnect").onclick = () => socket?.disconnect();
 $("demo-user").onclick = () => demoToken();
 $("demo-admin").onclick = () => demoToken("admin");
-fetch("/api/v1/demo/token", { method: "HEAD" }).then((r) => {
-  if (r.ok || r.status === 405) document.querySelectorAll(".demo").forEach((b) => (b.hidden = false));
-}, () => {});
+// With --demo (the server marks the page), show the token buttons and
+// subscribe to the symbols at once.
+if (document.body.dataset.demo !== undefined) {
+  document.querySelectorAll(".demo").forEach((b) => (b.hidden = false));
+  subscribed = true;
+}
 setInterval(ping, 2000);
 connect();
