@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 // CONTRACT §8 on one node (memory backend): the latest price on subscribe,
 // offsets only for sockets that connected with `recover`, and `resume`
 // (replay in order, gaps, events published while the replay runs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { mintToken, ask, until, startServer, withTimeout } from "./helpers.js";
 
 let server;
