@@ -96,7 +96,7 @@ pub struct Config {
 
     /// Per-user, per-event limits on this node: all of a user's sockets, plain
     /// WebSocket connections and REST calls together; same syntax as --rate-limit.
-    #[arg(long, env = "ROOMCAST_USER_RATE_LIMIT", default_value = "")]
+    #[arg(long, env = "ROOMCAST_USER_RATE_LIMIT", default_value = crate::rate_limit::DEFAULT_USER_RULES)]
     pub user_rate_limit: UserRateLimitRules,
 
     /// Most binary attachments in one Socket.IO packet.

@@ -131,8 +131,11 @@ pub fn trades_room(symbol: &str) -> String {
     format!("trades:{symbol}")
 }
 
+/// Prefix of the Socket.IO room of a chat room.
+pub const CHAT_ROOM_PREFIX: &str = "chat:";
+
 pub fn chat_room(room_id: &str) -> String {
-    format!("chat:{room_id}")
+    format!("{CHAT_ROOM_PREFIX}{room_id}")
 }
 
 /// Prefix of the internal room that marks this node's `recover` sockets of a

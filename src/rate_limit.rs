@@ -22,7 +22,7 @@ chat:history=10/s,chat:leave=10/s,ping=5/s,resume=5/s,*=50/s";
 
 /// Defaults of the per-user limits: above one socket's, so a user with a few
 /// tabs open is not throttled, but bounded whatever number of sockets they open.
-const DEFAULT_USER_RULES: &str = "authenticate=10/s,chat:join=20/s,chat:send=10/s,chat:read=20/s,\
+pub const DEFAULT_USER_RULES: &str = "authenticate=10/s,chat:join=20/s,chat:send=10/s,chat:read=20/s,\
 chat:history=20/s,chat:leave=20/s,*=100/s";
 
 /// Users whose buckets are kept before idle ones are forgotten.

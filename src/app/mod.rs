@@ -420,7 +420,12 @@ impl Wiring<'_> {
             plain: chat.hub.clone(),
             fanout: fanout.clone(),
         };
-        if let Some((pubsub, _)) = redis {
+        if let Some((pubsub, health)) = redis {
+            tasks.push(spawn_chat_catch_up(
+                chat.chat.clone(),
+                &health,
+                self.shutdown.clone(),
+            ));
             let consumers = Consumers {
                 pubsub,
                 dispatcher: Arc::new(LocalDelivery {
@@ -535,6 +540,7 @@ impl Wiring<'_> {
             fanout,
             metrics: self.metrics.clone(),
             backlog: backlog.clone(),
+            last_delivered: Default::default(),
         });
         ChatParts {
             chat: Arc::new(Chat::new(store, bus.clone(), self.chat_gate())),
@@ -610,6 +616,21 @@ fn extra_routes(demo: bool, admin_ui: bool) -> Option<Router<AppState>> {
         admin_ui.then(http::admin_ui::router),
     ];
     routes.into_iter().flatten().reduce(Router::merge)
+}
+
+/// After each reconnect of the Redis subscription, chat members on this node
+/// get what was published while it was down (see `Chat::catch_up`).
+fn spawn_chat_catch_up(chat: Arc<Chat>, health: &RedisHealth, shutdown: CancellationToken) -> JoinHandle<()> {
+    let mut reconnects = health.watch_reconnects();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = reconnects.changed() => if changed.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+            chat.catch_up().await;
+        }
+    })
 }
 
 fn random_secret() -> Secret {

@@ -1,7 +1,10 @@
 //! Chat delivery: to this node's members of `chat:<roomId>` (Socket.IO sockets
 //! and plain WebSocket clients) and, through the fanout, to other nodes'.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
 
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -11,7 +14,8 @@ use super::out::ChatOut;
 use super::plain_hub::PlainHub;
 use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
-use crate::protocol::{CHAT_MESSAGE, CHAT_READ, chat_room};
+use crate::protocol::{CHAT_MESSAGE, CHAT_READ, CHAT_ROOM_PREFIX, chat_room};
+use crate::store::MessageId;
 
 pub struct ChatBus {
     pub io: SocketIo,
@@ -20,12 +24,21 @@ pub struct ChatBus {
     pub metrics: Arc<Metrics>,
     /// Chat packets waiting for sockets whose queue is full (never dropped early).
     pub backlog: Arc<ChatBacklog>,
+    /// The newest message id delivered per room on this node.
+    pub last_delivered: Mutex<HashMap<String, MessageId>>,
 }
 
 impl ChatBus {
     /// Delivers to this node's members only.
     pub async fn deliver_local(&self, out: &ChatOut) {
         let room_id = out.room_id();
+        if let ChatOut::Message(message) = out
+            && let Some(id) = MessageId::parse(&message.id)
+        {
+            let mut last = self.last_delivered.lock().unwrap_or_else(|e| e.into_inner());
+            let newest = last.entry(room_id.to_owned()).or_insert(id);
+            *newest = (*newest).max(id);
+        }
         let (event, plain_type, data) = match out {
             ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
             ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
@@ -52,7 +65,34 @@ impl ChatBus {
     pub async fn deliver(&self, out: ChatOut) {
         self.deliver_local(&out).await;
         if let Some(fanout) = &self.fanout {
-            fanout.send(Kind::Chat, &out);
+            fanout.send_reliable(Kind::Chat, &out);
         }
+    }
+
+    /// The rooms with members on this node, with the newest message id
+    /// delivered to them here (for catching up after a Redis reconnect).
+    pub fn rooms_with_members(&self) -> Vec<(String, Option<MessageId>)> {
+        let mut rooms: Vec<String> = self
+            .io
+            .local()
+            .rooms()
+            .now_or_never()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|room| room.strip_prefix(CHAT_ROOM_PREFIX).map(str::to_owned))
+            .collect();
+        rooms.extend(self.plain.rooms());
+        rooms.sort();
+        rooms.dedup();
+        let mut last = self.last_delivered.lock().unwrap_or_else(|e| e.into_inner());
+        last.retain(|room, _| rooms.binary_search(room).is_ok());
+        rooms
+            .into_iter()
+            .map(|room| {
+                let id = last.get(&room).copied();
+                (room, id)
+            })
+            .collect()
     }
 }

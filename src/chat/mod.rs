@@ -25,6 +25,11 @@ pub use error::ChatError;
 use input::{DEFAULT_HISTORY, Draft, RoomId};
 use out::{ChatOut, ReadReceipt};
 
+/// Messages per room looked at when catching up after a Redis reconnect.
+const CATCH_UP_MAX: usize = 200;
+/// Without a known newest message, how far back catching up looks.
+const CATCH_UP_WINDOW_MS: u64 = 5 * 60 * 1000;
+
 /// Chat rooms one socket may be in at once.
 pub const MAX_CHAT_ROOMS: usize = 100;
 
@@ -74,13 +79,15 @@ impl Chat {
             client_msg_id: draft.client_msg_id,
         };
         let (message, is_new) = self.store.append(new).await?;
-        if is_new {
-            self.delivery.deliver(ChatOut::Message(message.clone())).await;
-            if let Some(id) = MessageId::parse(&message.id)
-                && let Err(e) = self.store.mark_read(room_id.as_str(), user_id, &id).await
-            {
-                tracing::warn!(room = %room_id, user = ?user_id, error = %e, "could not move the sender's last read");
-            }
+        // A retry of a stored message is delivered again: the first attempt may
+        // have been stored and never delivered (its ack failed, or its node
+        // died); clients drop ids they already have, so each sees it once.
+        self.delivery.deliver(ChatOut::Message(message.clone())).await;
+        if is_new
+            && let Some(id) = MessageId::parse(&message.id)
+            && let Err(e) = self.store.mark_read(room_id.as_str(), user_id, &id).await
+        {
+            tracing::warn!(room = %room_id, user = ?user_id, error = %e, "could not move the sender's last read");
         }
         Ok((message, is_new))
     }
@@ -117,6 +124,33 @@ impl Chat {
         };
         self.delivery.deliver(ChatOut::Read(receipt)).await;
         Ok(in_force)
+    }
+
+    /// Delivers to this node's members what they may have missed while this
+    /// node's Redis subscription was down: per room with members here, the
+    /// stored messages newer than the newest delivered here (or, where none
+    /// was, of the last few minutes). Clients drop ids they already have.
+    pub async fn catch_up(&self) {
+        let since_ms = crate::clock::unix_millis().saturating_sub(CATCH_UP_WINDOW_MS);
+        let mut delivered = 0;
+        for (room, newest) in self.delivery.rooms_with_members() {
+            let Ok(messages) = self.store.history(&room, None, CATCH_UP_MAX).await else {
+                continue;
+            };
+            for message in messages {
+                let missed = match (newest, MessageId::parse(&message.id)) {
+                    (Some(newest), Some(id)) => id > newest,
+                    _ => message.ts >= since_ms,
+                };
+                if missed {
+                    self.delivery.deliver_local(&ChatOut::Message(message)).await;
+                    delivered += 1;
+                }
+            }
+        }
+        if delivered > 0 {
+            tracing::info!(delivered, "chat caught up after a Redis reconnect");
+        }
     }
 
     pub async fn history(

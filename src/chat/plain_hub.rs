@@ -88,6 +88,16 @@ impl PlainHub {
         }
     }
 
+    /// The rooms with a plain member on this node.
+    pub fn rooms(&self) -> Vec<String> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Fires the kick token of every connection of `user_id`; returns how many.
     pub fn kick_user(&self, user_id: &str) -> usize {
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner());

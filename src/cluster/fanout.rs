@@ -20,6 +20,8 @@
 use metrics::Counter;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::time::{Duration, Instant};
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,12 @@ pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
 
 /// Envelopes waiting for Redis before new ones are dropped.
 const QUEUE: usize = 16_384;
+/// Envelopes that must not be lost (chat) waiting for Redis, before new
+/// ones are dropped; and how long one is retried.
+const RELIABLE_QUEUE: usize = 16_384;
+const RELIABLE_MAX_AGE: Duration = Duration::from_secs(120);
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Most envelopes, and bytes, joined into one Redis message.
 const MESSAGE_MAX_ENVELOPES: usize = 256;
@@ -103,6 +111,8 @@ struct Outgoing<'a, T: ?Sized> {
 #[derive(Clone)]
 pub struct Fanout {
     queue: mpsc::Sender<Vec<u8>>,
+    /// Envelopes retried until Redis takes them (see [`Fanout::send_reliable`]).
+    reliable: mpsc::Sender<(Instant, Vec<u8>)>,
     origin: String,
     dropped: Counter,
 }
@@ -116,6 +126,13 @@ impl Fanout {
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, mut envelopes) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let (reliable, retried) = mpsc::channel(RELIABLE_QUEUE);
+        let reliable_task = tokio::spawn(send_reliably(
+            pubsub.clone(),
+            retried,
+            dropped.clone(),
+            shutdown.clone(),
+        ));
         let task = tokio::spawn(async move {
             loop {
                 let envelope = tokio::select! {
@@ -129,9 +146,14 @@ impl Fanout {
                 }
             }
         });
+        let task = tokio::spawn(async move {
+            let _ = task.await;
+            let _ = reliable_task.await;
+        });
         (
             Self {
                 queue,
+                reliable,
                 origin,
                 dropped,
             },
@@ -139,20 +161,63 @@ impl Fanout {
         )
     }
 
-    pub fn send<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) {
+    /// Like [`Fanout::send`], for what must reach the other nodes (chat): a
+    /// publish Redis does not take is retried, in order, with back-off, for up
+    /// to two minutes (an outage, a reconnect in progress), then dropped and
+    /// counted. Nodes that were cut off themselves catch up from the store.
+    pub fn send_reliable<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) {
+        if let Some(bytes) = self.encode(kind, items)
+            && self.reliable.try_send((Instant::now(), bytes)).is_err()
+        {
+            self.dropped.increment(1);
+            tracing::warn!("reliable fanout queue full: envelope not sent to other nodes");
+        }
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) -> Option<Vec<u8>> {
         let envelope = Outgoing {
             origin: &self.origin,
             kind,
             items,
         };
-        match serde_json::to_vec(&envelope) {
-            Ok(bytes) => {
-                if self.queue.try_send(bytes).is_err() {
-                    self.dropped.increment(1);
-                    tracing::warn!("fanout queue full: envelope not sent to other nodes");
-                }
+        serde_json::to_vec(&envelope)
+            .map_err(|e| tracing::error!(error = %e, "could not encode fanout envelope"))
+            .ok()
+    }
+
+    pub fn send<T: Serialize + ?Sized>(&self, kind: Kind, items: &T) {
+        if let Some(bytes) = self.encode(kind, items)
+            && self.queue.try_send(bytes).is_err()
+        {
+            self.dropped.increment(1);
+            tracing::warn!("fanout queue full: envelope not sent to other nodes");
+        }
+    }
+}
+
+/// Publishes each reliable envelope, in order, until Redis takes it or it is
+/// too old; on shutdown, what is left gets one more try.
+async fn send_reliably(
+    pubsub: RedisPubSub,
+    mut queued: mpsc::Receiver<(Instant, Vec<u8>)>,
+    dropped: Counter,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            next = queued.recv() => next,
+            _ = shutdown.cancelled() => { queued.close(); queued.recv().await }
+        };
+        let Some((queued_at, envelope)) = next else { return };
+        let mut wait = RETRY_FIRST;
+        while pubsub.publish(FANOUT_CHANNEL, envelope.clone()).await.is_err() {
+            if queued_at.elapsed() > RELIABLE_MAX_AGE || shutdown.is_cancelled() {
+                dropped.increment(1);
+                tracing::warn!("chat envelope not sent to other nodes: Redis unreachable for too long");
+                break;
             }
-            Err(e) => tracing::error!(error = %e, "could not encode fanout envelope"),
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
         }
     }
 }

@@ -10,6 +10,8 @@ use crate::metrics::{Metrics, REDIS_DROPPED, REDIS_PUBLISH_ERRORS, REDIS_RECONNE
 
 pub struct RedisHealth {
     up: AtomicBool,
+    /// Bumped on every reconnect, so what may have missed messages can catch up.
+    reconnects_seen: tokio::sync::watch::Sender<u64>,
     up_gauge: Gauge,
     reconnects: Counter,
     publish_errors: Counter,
@@ -22,6 +24,7 @@ impl RedisHealth {
         up_gauge.set(0.0);
         Self {
             up: AtomicBool::new(false),
+            reconnects_seen: tokio::sync::watch::Sender::new(0),
             up_gauge,
             reconnects: metrics.counter(REDIS_RECONNECTS, vec![]),
             publish_errors: metrics.counter(REDIS_PUBLISH_ERRORS, vec![]),
@@ -42,6 +45,13 @@ impl RedisHealth {
 
     pub fn reconnected(&self) {
         self.reconnects.increment(1);
+        self.reconnects_seen.send_modify(|n| *n += 1);
+    }
+
+    /// Changes after each reconnect of the subscriber connection (messages
+    /// published while it was away were not received).
+    pub fn watch_reconnects(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reconnects_seen.subscribe()
     }
 
     pub fn publish_failed(&self) {

@@ -36,6 +36,7 @@ export async function startRedis(port) {
   }
   return {
     port,
+    proc,
     url: `redis://127.0.0.1:${port}`,
     publish: (channel, message) => run("redis-cli", ["-p", String(port), "PUBLISH", channel, message]),
     async kill() {

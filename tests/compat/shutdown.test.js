@@ -5,7 +5,7 @@ import { startServer, next, ask, withTimeout, mintToken } from "./helpers.js";
 import { plainClient } from "./chat-helpers.js";
 
 test("SIGTERM closes transports so clients will reconnect, flushes the batch and exits 0", async () => {
-  const server = await startServer(["--batch-interval-ms", "2000"]);
+  const server = await startServer(["--batch-interval-ms", "2000", "--chat-open"]);
   try {
     const ws = await server.connect({ transports: ["websocket"] });
     const polling = await server.connect({ transports: ["polling"] });
