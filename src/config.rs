@@ -99,6 +99,12 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_USER_RATE_LIMIT", default_value = crate::rate_limit::DEFAULT_USER_RULES)]
     pub user_rate_limit: UserRateLimitRules,
 
+    /// Chat bytes one Socket.IO client may have waiting beyond its packet
+    /// queue; a client further behind loses its transport (and reconnects).
+    #[arg(long, env = "ROOMCAST_SOCKET_MAX_QUEUED_BYTES", default_value_t = 2 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
+    pub socket_max_queued_bytes: u64,
+
     /// Most binary attachments in one Socket.IO packet.
     #[arg(long, env = "ROOMCAST_MAX_BINARY_ATTACHMENTS", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]

@@ -533,7 +533,7 @@ impl Wiring<'_> {
 
     fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {
         let hub = Arc::new(PlainHub::new(self.config.ws_max_queued_bytes as usize));
-        let backlog = Arc::new(ChatBacklog::default());
+        let backlog = Arc::new(ChatBacklog::new(self.config.socket_max_queued_bytes as usize));
         let bus = Arc::new(ChatBus {
             io: io.clone(),
             plain: hub.clone(),

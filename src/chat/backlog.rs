@@ -1,11 +1,13 @@
-//! Chat packets are never dropped for a Socket.IO client that falls behind.
-//! A socket's queue is bounded (price updates that do not fit are dropped and
+//! Chat packets for a Socket.IO client that falls behind. A socket's queue is
+//! bounded in packets (price updates that do not fit are dropped and
 //! counted); a chat packet that does not fit waits here instead, in order,
 //! and is retried every few milliseconds until the socket has room again or
 //! goes away. Later chat packets for that socket queue behind it so the order
-//! holds. The wait is bounded too: past `PER_SOCKET_MAX` packets the socket
-//! is not reading at all, and further chat packets for it are dropped and
-//! counted (the client can still page them in with `chat:history`).
+//! holds. The wait is bounded in bytes (`--socket-max-queued-bytes`): a client
+//! that falls further behind is not reading, and loses its transport — the
+//! connection is closed under it, with no Socket.IO disconnect, so it
+//! reconnects and pages what it missed with `chat:history` — rather than
+//! holding the server's memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,49 +16,73 @@ use std::time::Duration;
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError, SocketIo, TransportType};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
+use crate::server::conn::Registration;
 
-/// Chat packets held for one socket before further ones are dropped.
-pub const PER_SOCKET_MAX: usize = 10_000;
 const RETRY_EVERY: Duration = Duration::from_millis(20);
 
-type Packet = (&'static str, Arc<Value>);
+/// One chat packet and its size in bytes (as serialized).
+type Packet = (&'static str, Arc<Value>, usize);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Sent,
     /// Queued behind a full socket queue; it goes out when there is room.
     Held,
-    /// The socket has `PER_SOCKET_MAX` packets waiting already.
-    Dropped,
+    /// The socket was this far behind: its transport was closed, what waited dropped.
+    CutOff,
     /// The socket is gone.
     Closed,
 }
 
+/// What waits for one socket.
 #[derive(Default)]
+struct Waiting {
+    packets: VecDeque<Packet>,
+    bytes: usize,
+}
+
 pub struct ChatBacklog {
-    waiting: Mutex<HashMap<Sid, VecDeque<Packet>>>,
+    waiting: Mutex<HashMap<Sid, Waiting>>,
+    /// Bytes one socket may have waiting here.
+    max_bytes: usize,
 }
 
 impl ChatBacklog {
-    /// Emits to `socket` now, or after what already waits for it.
-    pub fn send(&self, socket: &SocketRef, event: &'static str, data: &Arc<Value>) -> Outcome {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            waiting: Mutex::default(),
+            max_bytes,
+        }
+    }
+
+    /// Emits to `socket` now, or after what already waits for it; `size` is
+    /// the packet's size in bytes.
+    pub fn send(&self, socket: &SocketRef, event: &'static str, data: &Arc<Value>, size: usize) -> Outcome {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(queue) = waiting.get_mut(&socket.id) {
-            if queue.len() >= PER_SOCKET_MAX {
-                return Outcome::Dropped;
+            if queue.bytes + size > self.max_bytes {
+                waiting.remove(&socket.id);
+                drop(waiting);
+                cut_off(socket);
+                return Outcome::CutOff;
             }
-            queue.push_back((event, data.clone()));
+            queue.packets.push_back((event, data.clone(), size));
+            queue.bytes += size;
             return Outcome::Held;
         }
         match socket.emit(event, &**data) {
             Ok(()) => Outcome::Sent,
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                waiting.insert(socket.id, VecDeque::from([(event, data.clone())]));
+                let queue = Waiting {
+                    packets: VecDeque::from([(event, data.clone(), size)]),
+                    bytes: size,
+                };
+                waiting.insert(socket.id, queue);
                 Outcome::Held
             }
             Err(_) => Outcome::Closed,
@@ -71,10 +97,11 @@ impl ChatBacklog {
             let Some(socket) = io.get_socket(*sid) else {
                 return false;
             };
-            while let Some((event, data)) = queue.front() {
+            while let Some((event, data, size)) = queue.packets.front() {
                 match socket.emit(*event, &**data) {
                     Ok(()) => {
-                        queue.pop_front();
+                        queue.bytes -= size;
+                        queue.packets.pop_front();
                     }
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => return true,
                     Err(_) => return false,
@@ -92,5 +119,18 @@ impl ChatBacklog {
                 self.retry(&io);
             }
         })
+    }
+}
+
+/// Ends the transport of a socket that stopped reading: a WebSocket's
+/// connection is closed under it (the client sees the transport close and
+/// reconnects); a long-polling session ends by itself when its client stops
+/// polling (Engine.IO heartbeat), so there nothing more is queued for it.
+fn cut_off(socket: &SocketRef) {
+    tracing::warn!(sid = %socket.id, "Socket.IO client too far behind on chat: transport closed");
+    if socket.transport_type() == TransportType::Websocket
+        && let Some(connection) = socket.req_parts().extensions.get::<Registration>()
+    {
+        connection.sever();
     }
 }

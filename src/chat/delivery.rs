@@ -46,9 +46,10 @@ impl ChatBus {
         let frame = json!({ "type": plain_type, "data": data }).to_string();
         // Socket by socket, so a full queue holds the packet instead of losing it.
         let data = Arc::new(data);
+        let size = frame.len();
         let mut dropped = 0;
         for socket in self.io.local().to(chat_room(room_id)).sockets() {
-            if self.backlog.send(&socket, event, &data) == Outcome::Dropped {
+            if self.backlog.send(&socket, event, &data, size) == Outcome::CutOff {
                 dropped += 1;
             }
         }

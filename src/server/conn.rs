@@ -354,6 +354,16 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Ends this connection's Socket.IO transport the way `sever_socket_io`
+    /// ends all of them (read side closed; no Engine.IO `close` packet), for
+    /// a client that stopped reading.
+    pub fn sever(&self) {
+        if let Some(stream) = self.stream.upgrade() {
+            self.shared.severed.store(true, Ordering::Relaxed);
+            let _ = SockRef::from(&*stream).shutdown(Shutdown::Read);
+        }
+    }
+
     /// Lists the connection as a Socket.IO WebSocket (ended by `sever_socket_io`).
     pub fn socket_io_ws(&self) {
         if let Some(connections) = &self.connections {

@@ -50,6 +50,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         request
             .extensions_mut()
             .insert(axum::extract::ConnectInfo(self.peer));
+        // Kept with a socket's request parts, so a client that stops reading
+        // can lose its transport (`Registration::sever`).
+        request.extensions_mut().insert(self.conn.clone());
         let busy = self.conn.shared.request_started();
         let shared = self.conn.shared.clone();
         let connections = self.connections.clone();

@@ -267,6 +267,24 @@ impl RawSocket {
         }
     }
 
+    /// The text frames received until the connection closes, or `None` when it
+    /// is still open after `within` (pings are answered meanwhile).
+    pub async fn frames_until_closed(&mut self, within: Duration) -> Option<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Some(frames),
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => frames.push(text.to_string()),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// Whether the server disconnects this socket (a Socket.IO DISCONNECT
     /// packet, or the connection closing) within `within`.
     pub async fn disconnected_within(&mut self, within: Duration) -> bool {

@@ -110,6 +110,7 @@ async fn chat_messages_wait_for_a_client_that_cannot_keep_up() {
     let app = spawn_app_with(|c| {
         c.rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
         c.user_rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
+        c.socket_max_queued_bytes = 64 << 20;
     })
     .await;
     let user = |id: &str| Some(json!({"token": app.tokens.mint(id, None, 600)}));
@@ -147,5 +148,83 @@ async fn chat_messages_wait_for_a_client_that_cannot_keep_up() {
         r#"roomcast_dropped_packets_total{event="chat:message"}"#,
     );
     assert_eq!(dropped.unwrap_or(0.0), 0.0, "no chat packet dropped");
+    app.stop().await;
+}
+
+/// A Socket.IO chat member that stops reading does not hold the server's
+/// memory: past `--socket-max-queued-bytes` it loses its transport (no
+/// Socket.IO disconnect, so a real client reconnects) and pages what it
+/// missed from history.
+#[tokio::test]
+async fn a_chat_member_that_stops_reading_loses_its_transport_not_the_servers_memory() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
+        c.user_rate_limit = "chat:send=100000/s,*=100000/s".parse().unwrap();
+        c.socket_max_queued_bytes = 256 * 1024;
+    })
+    .await;
+    let user = |id: &str| Some(json!({"token": app.tokens.mint(id, None, 600)}));
+    let mut slow = app.socket(user("stalled")).await;
+    assert_eq!(
+        slow.ask("chat:join", json!({"roomId": "bytes"})).await["ok"],
+        true
+    );
+    // 2,000 messages of ~4,000 characters of 4-byte UTF-8 (~32 MB) over REST:
+    // far more than loopback buffers, the socket's packet queue and the byte
+    // bound hold.
+    let token = app.tokens.mint("flooder", None, 600);
+    let text = "😀".repeat(3_990);
+    let senders: Vec<_> = (0..4)
+        .map(|task| {
+            let (http, url, token, text) = (
+                app.http.clone(),
+                app.url("/api/v1/chat/bytes/messages"),
+                token.clone(),
+                text.clone(),
+            );
+            tokio::spawn(async move {
+                for i in (task..2_000).step_by(4) {
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "message": format!("{i} {text}") }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 201);
+                }
+            })
+        })
+        .collect();
+    for task in senders {
+        task.await.unwrap();
+    }
+    let frames = slow
+        .frames_until_closed(Duration::from_secs(20))
+        .await
+        .expect("the member that stopped reading lost its transport");
+    assert!(
+        !frames.iter().any(|f| f == "41"),
+        "no Socket.IO disconnect: a client reconnects"
+    );
+    let metrics = app.metrics().await;
+    let cut = crate::helpers::sample(
+        &metrics,
+        r#"roomcast_dropped_packets_total{event="chat:message"}"#,
+    );
+    assert!(cut.unwrap_or(0.0) >= 1.0, "counted");
+    let mut back = app.socket(user("stalled")).await;
+    assert_eq!(
+        back.ask("chat:join", json!({"roomId": "bytes"})).await["ok"],
+        true
+    );
+    let page = back
+        .ask("chat:history", json!({"roomId": "bytes", "limit": 200}))
+        .await;
+    assert_eq!(
+        page["messages"].as_array().unwrap().len(),
+        200,
+        "what it missed is in history"
+    );
     app.stop().await;
 }
