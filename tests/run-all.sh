@@ -20,5 +20,5 @@ bash tests/python/setup.sh
 echo "==> socket.io-client compatibility suite"
 (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
-echo "==> python-socketio compatibility (reconnect after restart)"
-(cd tests/python && .venv/bin/python -m unittest -v test_reconnect)
+echo "==> python-socketio compatibility (reconnect after restart, access)"
+(cd tests/python && .venv/bin/python -m unittest -v test_reconnect test_access)

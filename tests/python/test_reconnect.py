@@ -21,10 +21,10 @@ EXIT_TIMEOUT = 10
 RECONNECT_TIMEOUT = 15
 
 
-def start_server(listen="127.0.0.1:0"):
+def start_server(listen="127.0.0.1:0", extra=()):
     """Starts roomcast; returns (process, "host:port") once it logs its address."""
     proc = subprocess.Popen(
-        [BIN, "--listen", listen, "--publish-key", "py-test-key", "--log-format", "json"],
+        [BIN, "--listen", listen, "--publish-key", "py-test-key", "--log-format", "json", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "RUST_LOG": "info"},
