@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "==> module dependencies (no cycles)"
+python3 tools/module-deps.py | tail -1
+
 echo "==> building roomcast"
 cargo build --workspace --bins --quiet
 
