@@ -101,18 +101,7 @@ fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<String>), Market
     let max = call.services.max_subscriptions;
     let session = &call.session;
     let mut subs = session.subscriptions();
-    let held = feed.held(&mut subs);
-    let new: Vec<String> = symbols
-        .iter()
-        .filter(|s| !held.contains(s.as_str()))
-        .map(|s| s.as_str().to_owned())
-        .collect();
-    if subs.total() + new.len() > max {
-        return Err(MarketError::LimitReached {
-            max,
-            holds: subs.total(),
-        });
-    }
+    let new = not_yet_held(&mut subs, feed, &symbols, max)?;
     let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
     super::join(call, rooms.clone(), Hold::No);
     if !new.is_empty() {
@@ -128,19 +117,32 @@ fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<String>), Market
 /// `resume`, which joins them itself): all, or none past `--max-subscriptions`.
 pub fn hold_trades(session: &Session, symbols: &[Symbol], max: usize) -> Result<(), MarketError> {
     let mut subs = session.subscriptions();
-    let new: BTreeSet<String> = symbols
+    let new = not_yet_held(&mut subs, Feed::Trades, symbols, max)?;
+    subs.trades.extend(new);
+    Ok(())
+}
+
+/// The symbols of `feed` not held yet, or why holding them would go over `max`.
+fn not_yet_held(
+    subs: &mut Subscriptions,
+    feed: Feed,
+    symbols: &[Symbol],
+    max: usize,
+) -> Result<Vec<String>, MarketError> {
+    let held = feed.held(subs);
+    let mut new: Vec<String> = symbols
         .iter()
-        .filter(|s| !subs.trades.contains(s.as_str()))
+        .filter(|s| !held.contains(s.as_str()))
         .map(|s| s.as_str().to_owned())
         .collect();
+    new.dedup();
     if subs.total() + new.len() > max {
         return Err(MarketError::LimitReached {
             max,
             holds: subs.total(),
         });
     }
-    subs.trades.extend(new);
-    Ok(())
+    Ok(new)
 }
 
 /// Leaves the rooms of the payload's symbols; acks them.

@@ -391,3 +391,33 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Posts `count` chat messages `"<i> <text>"` into `room` over REST as the
+/// holder of `token`, four requests at a time; every one must be stored (201).
+pub async fn flood_chat(app: &TestApp, room: &str, token: &str, count: usize, text: &str) {
+    let senders: Vec<_> = (0..4)
+        .map(|task| {
+            let (http, url, token, text) = (
+                app.http.clone(),
+                app.url(&format!("/api/v1/chat/{room}/messages")),
+                token.to_owned(),
+                text.to_owned(),
+            );
+            tokio::spawn(async move {
+                for i in (task..count).step_by(4) {
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "message": format!("{i} {text}"), "clientMsgId": format!("m{i}") }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 201);
+                }
+            })
+        })
+        .collect();
+    for task in senders {
+        task.await.unwrap();
+    }
+}

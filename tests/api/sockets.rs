@@ -174,31 +174,7 @@ async fn a_chat_member_that_stops_reading_loses_its_transport_not_the_servers_me
     // bound hold.
     let token = app.tokens.mint("flooder", None, 600);
     let text = "😀".repeat(3_990);
-    let senders: Vec<_> = (0..4)
-        .map(|task| {
-            let (http, url, token, text) = (
-                app.http.clone(),
-                app.url("/api/v1/chat/bytes/messages"),
-                token.clone(),
-                text.clone(),
-            );
-            tokio::spawn(async move {
-                for i in (task..2_000).step_by(4) {
-                    let response = http
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&json!({ "message": format!("{i} {text}") }))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status().as_u16(), 201);
-                }
-            })
-        })
-        .collect();
-    for task in senders {
-        task.await.unwrap();
-    }
+    crate::helpers::flood_chat(&app, "bytes", &token, 2_000, &text).await;
     let frames = slow
         .frames_until_closed(Duration::from_secs(20))
         .await

@@ -290,29 +290,8 @@ async fn a_client_that_stops_reading_is_cut_off_not_held() {
         received
     });
     let sender = app.tokens.mint("bob", None, 600);
-    let url = app.url("/api/v1/chat/flood/messages");
     let message = "x".repeat(3990);
-    let senders: Vec<_> = (0..4)
-        .map(|task| {
-            let (http, url, sender, message) =
-                (app.http.clone(), url.clone(), sender.clone(), message.clone());
-            tokio::spawn(async move {
-                for i in (task..MESSAGES).step_by(4) {
-                    let response = http
-                        .post(&url)
-                        .bearer_auth(&sender)
-                        .json(&json!({ "message": message, "clientMsgId": format!("m{i}") }))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status().as_u16(), 201);
-                }
-            })
-        })
-        .collect();
-    for task in senders {
-        task.await.unwrap();
-    }
+    crate::helpers::flood_chat(&app, "flood", &sender, MESSAGES, &message).await;
     assert_eq!(
         reading.await.unwrap(),
         MESSAGES,
