@@ -541,6 +541,7 @@ impl Wiring<'_> {
             metrics: self.metrics.clone(),
             backlog: backlog.clone(),
             last_delivered: Default::default(),
+            recently_delivered: Default::default(),
         });
         ChatParts {
             chat: Arc::new(Chat::new(store, bus.clone(), self.chat_gate())),

@@ -1,7 +1,7 @@
 //! Chat delivery: to this node's members of `chat:<roomId>` (Socket.IO sockets
 //! and plain WebSocket clients) and, through the fanout, to other nodes'.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
@@ -26,12 +26,44 @@ pub struct ChatBus {
     pub backlog: Arc<ChatBacklog>,
     /// The newest message id delivered per room on this node.
     pub last_delivered: Mutex<HashMap<String, MessageId>>,
+    /// Ids of the messages this node delivered lately (a retry of one of them
+    /// is not delivered again).
+    pub recently_delivered: Mutex<RecentIds>,
+}
+
+/// The last [`RECENT_IDS`] message ids, for membership tests.
+#[derive(Default)]
+pub struct RecentIds {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+/// Message ids remembered per node as delivered.
+const RECENT_IDS: usize = 16_384;
+
+impl RecentIds {
+    fn insert(&mut self, id: &str) {
+        if self.ids.insert(id.to_owned()) {
+            self.order.push_back(id.to_owned());
+            if self.order.len() > RECENT_IDS
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
 }
 
 impl ChatBus {
     /// Delivers to this node's members only.
     pub async fn deliver_local(&self, out: &ChatOut) {
         let room_id = out.room_id();
+        if let ChatOut::Message(message) = out {
+            self.recently_delivered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(&message.id);
+        }
         if let ChatOut::Message(message) = out
             && let Some(id) = MessageId::parse(&message.id)
         {
@@ -68,6 +100,15 @@ impl ChatBus {
         if let Some(fanout) = &self.fanout {
             fanout.send_reliable(Kind::Chat, &out);
         }
+    }
+
+    /// Whether this node delivered message `id` lately.
+    pub fn delivered(&self, id: &str) -> bool {
+        self.recently_delivered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ids
+            .contains(id)
     }
 
     /// The rooms with members on this node, with the newest message id

@@ -79,10 +79,13 @@ impl Chat {
             client_msg_id: draft.client_msg_id,
         };
         let (message, is_new) = self.store.append(new).await?;
-        // A retry of a stored message is delivered again: the first attempt may
-        // have been stored and never delivered (its ack failed, or its node
-        // died); clients drop ids they already have, so each sees it once.
-        self.delivery.deliver(ChatOut::Message(message.clone())).await;
+        // A retry of a stored message is delivered unless this node delivered
+        // it already: the first attempt may have been stored and never
+        // delivered (its ack failed, or its node died). Clients drop ids they
+        // already have, so each sees it once.
+        if is_new || !self.delivery.delivered(&message.id) {
+            self.delivery.deliver(ChatOut::Message(message.clone())).await;
+        }
         if is_new
             && let Some(id) = MessageId::parse(&message.id)
             && let Err(e) = self.store.mark_read(room_id.as_str(), user_id, &id).await
