@@ -6,9 +6,14 @@
 //! a session it does not hold looks the owner up here (`server::forward`
 //! then forwards the request to it).
 //!
+//! A session's owner never changes, so an owner found in Redis is remembered
+//! for [`REMEMBER_OWNER`]: the session's next requests are forwarded without
+//! asking Redis again.
+//!
 //! Bounds: the local table holds the sessions this node registered and saw a
-//! request of within [`SEEN_MAX`] (swept every [`REFRESH_EVERY`]); a key lives
-//! [`KEY_TTL`] after its last refresh; every Redis call has [`REDIS_TIMEOUT`].
+//! request of within [`SEEN_MAX`] (swept every [`REFRESH_EVERY`]); at most
+//! [`REMEMBERED_MAX`] remembered owners; a key lives [`KEY_TTL`] after its
+//! last refresh; every Redis call has [`REDIS_TIMEOUT`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +34,10 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(15);
 pub const SEEN_MAX: Duration = Duration::from_secs(60);
 /// Longest wait for one Redis command of the registry.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an owner found in Redis is used without asking again.
+pub const REMEMBER_OWNER: Duration = Duration::from_secs(30);
+/// Most owners remembered at once (beyond: looked up every time until the next sweep).
+const REMEMBERED_MAX: usize = 100_000;
 /// Keys refreshed per pipeline.
 const REFRESH_CHUNK: usize = 1000;
 /// Longest session id accepted (engineioxide's are 16 characters).
@@ -114,6 +123,8 @@ pub struct SessionOwners {
     me: Option<NodeUrl>,
     /// Sessions this node registered → when a request of theirs last came.
     local: Mutex<HashMap<String, Instant>>,
+    /// Sessions of other nodes → their owner, and when it was looked up.
+    remembered: Mutex<HashMap<String, (NodeUrl, Instant)>>,
 }
 
 impl SessionOwners {
@@ -122,6 +133,7 @@ impl SessionOwners {
             redis,
             me,
             local: Mutex::default(),
+            remembered: Mutex::default(),
         }
     }
 
@@ -166,6 +178,9 @@ impl SessionOwners {
         if !valid_sid(sid) {
             return Ok(None);
         }
+        if let Some(owner) = self.remembered(sid) {
+            return Ok(Some(owner));
+        }
         let mut redis = self.redis.clone();
         let value: Option<String> = tokio::time::timeout(
             REDIS_TIMEOUT,
@@ -173,8 +188,22 @@ impl SessionOwners {
         )
         .await
         .map_err(|_| OwnersError::Timeout)??;
-        let owner = value.and_then(|v| v.parse::<NodeUrl>().ok());
-        Ok(owner.filter(|node| Some(node) != self.me.as_ref()))
+        let owner = value
+            .and_then(|v| v.parse::<NodeUrl>().ok())
+            .filter(|node| Some(node) != self.me.as_ref());
+        if let Some(owner) = &owner {
+            let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            if remembered.len() < REMEMBERED_MAX {
+                remembered.insert(sid.to_owned(), (owner.clone(), Instant::now()));
+            }
+        }
+        Ok(owner)
+    }
+
+    fn remembered(&self, sid: &str) -> Option<NodeUrl> {
+        let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        let (owner, at) = remembered.get(sid)?;
+        (at.elapsed() < REMEMBER_OWNER).then(|| owner.clone())
     }
 
     /// Every [`REFRESH_EVERY`]: forgets sessions not seen for [`SEEN_MAX`]
@@ -197,9 +226,14 @@ impl SessionOwners {
         })
     }
 
-    /// Drops sessions not seen for [`SEEN_MAX`]; returns the others.
+    /// Drops sessions not seen for [`SEEN_MAX`] and owners remembered for
+    /// [`REMEMBER_OWNER`]; returns this node's live sessions.
     fn sweep(&self) -> Vec<String> {
         let now = Instant::now();
+        self.remembered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, at)| now.duration_since(*at) < REMEMBER_OWNER);
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         local.retain(|_, seen| now.duration_since(*seen) < SEEN_MAX);
         local.keys().cloned().collect()
