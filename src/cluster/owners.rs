@@ -151,8 +151,8 @@ impl SessionOwners {
 
     /// Registers a session this node just created; done before the client
     /// learns its id, so its next request finds the owner wherever it lands.
+    /// Without an address of its own, the node only notes that it holds it.
     pub async fn register(&self, sid: &str) -> Result<(), OwnersError> {
-        let Some(me) = &self.me else { return Ok(()) };
         if !valid_sid(sid) {
             return Ok(());
         }
@@ -160,6 +160,7 @@ impl SessionOwners {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(sid.to_owned(), Instant::now());
+        let Some(me) = &self.me else { return Ok(()) };
         let mut set = redis::cmd("SET");
         set.arg(key(sid))
             .arg(me.to_string())
