@@ -3,7 +3,9 @@
 //! stops, a held long-poll included), bounds the time a request body may
 //! take, answers a declared body over `--max-body` with 413 before reading
 //! it (so no `100 Continue` is sent), lists Socket.IO WebSocket upgrades for
-//! shutdown and answers Socket.IO long-polls 503 once shutdown begins.
+//! shutdown and answers Socket.IO long-polls 503 once shutdown begins. With
+//! Redis, Socket.IO requests go through `forward` (the session's node may be
+//! another one).
 
 use std::convert::Infallible;
 use std::future::Future;
