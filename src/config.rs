@@ -11,6 +11,7 @@ use axum::http::HeaderValue;
 
 use crate::auth::patterns::Patterns;
 use crate::cluster::consumers::Bridge;
+use crate::cluster::owners::NodeUrl;
 use crate::rate_limit::{RateLimitRules, UserRateLimitRules};
 
 /// Command line and environment configuration of one roomcast node.
@@ -24,6 +25,12 @@ pub struct Config {
     /// Redis URL. Unset: single node with in-memory state.
     #[arg(long, env = "ROOMCAST_REDIS_URL")]
     pub redis_url: Option<Secret>,
+
+    /// This node's address as other nodes reach it (`http://host:port`), for
+    /// forwarding long-polling requests to the node holding their session.
+    /// Default: from --listen, unless that is 0.0.0.0 or [::].
+    #[arg(long, env = "ROOMCAST_ADVERTISE_URL")]
+    pub advertise_url: Option<NodeUrl>,
 
     /// HS256 secret for user tokens. Unset, and no other key either: a random secret (dev only).
     #[arg(long, env = "ROOMCAST_JWT_SECRET")]
@@ -398,5 +405,7 @@ mod tests {
         assert!(Config::try_parse_from(["roomcast", "--redis-channels", "roomcast:x"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--admin-ui-password", "plain"]).is_err());
         assert!(Config::try_parse_from(["roomcast", "--admin-ui-mode", "root"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--advertise-url", "https://node:3000"]).is_err());
+        assert!(Config::try_parse_from(["roomcast", "--advertise-url", "http://node:3000"]).is_ok());
     }
 }

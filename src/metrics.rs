@@ -49,6 +49,8 @@ const PUBLISH_STATUSES: &[u16] = &[202, 400, 401, 413];
 pub const CONNECTIONS_REFUSED: &str = "roomcast_connections_refused_total";
 pub const CONNECTIONS_CLOSED: &str = "roomcast_connections_closed_total";
 pub const ACCEPT_ERRORS: &str = "roomcast_accept_errors_total";
+/// Socket.IO requests forwarded to the node holding their session, and handshakes not registered.
+pub const SESSION_FORWARDS: &str = "roomcast_session_forwards_total";
 
 /// Label value for client events roomcast does not know (keeps label cardinality bounded).
 const UNKNOWN_EVENT: &str = "unknown";

@@ -31,6 +31,7 @@ use crate::chat::ws_socket::Keepalive;
 use crate::cluster::consumers::Consumers;
 use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
+use crate::cluster::owners::{NodeUrl, SessionOwners};
 use crate::cluster::redis::RedisPubSub;
 use crate::config::{Config, Secret};
 use crate::demo;
@@ -54,6 +55,7 @@ use crate::recovery::redis::RedisHistory;
 use crate::recovery::{self, History, Recovery};
 use crate::server;
 use crate::server::conn::{Connections, Timeouts};
+use crate::server::forward::Forwarding;
 use crate::sessions::UserSessions;
 use crate::store::ChatStore;
 use crate::store::memory::{MemoryLimits, MemoryMetrics, MemoryStore};
@@ -82,6 +84,7 @@ pub struct Application {
     tasks_shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     connections: Arc<Connections>,
+    forwarding: Option<Arc<Forwarding>>,
     io: SocketIo,
 }
 
@@ -189,6 +192,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new(&node));
         let backend = Backend::connect(&config, &metrics, &tasks_shutdown).await?;
         let wiring = Wiring {
+            advertise: advertise_url(&config, local_addr),
             config: &config,
             node: node.clone(),
             secrets: &secrets,
@@ -220,6 +224,7 @@ impl Application {
             tasks_shutdown,
             tasks: wired.tasks,
             connections,
+            forwarding: wired.forwarding,
             io: wired.io,
         })
     }
@@ -243,6 +248,7 @@ impl Application {
             self.listener,
             self.router,
             self.connections.clone(),
+            self.forwarding,
             stop_accepting.clone(),
         ));
         shutdown.await;
@@ -284,8 +290,26 @@ fn socket_io_builder(config: &Config) -> socketioxide::SocketIoBuilder {
         .ws_read_buffer_size(WS_READ_BUFFER)
 }
 
+/// This node's address for other nodes: `--advertise-url`, else the bound
+/// address unless it is 0.0.0.0 or [::].
+fn advertise_url(config: &Config, local_addr: SocketAddr) -> Option<NodeUrl> {
+    let url = config
+        .advertise_url
+        .clone()
+        .or_else(|| (!local_addr.ip().is_unspecified()).then(|| NodeUrl::from_addr(local_addr)));
+    if url.is_none() && config.redis_url.is_some() {
+        tracing::warn!(
+            "no --advertise-url and --listen is a wildcard address: other nodes cannot forward \
+             long-polling requests here, so polling clients need sticky sessions"
+        );
+    }
+    url
+}
+
 /// What start-up needs to put the node together.
 struct Wiring<'a> {
+    /// This node's address for other nodes (forwarding of polling sessions).
+    advertise: Option<NodeUrl>,
     config: &'a Config,
     node: String,
     secrets: &'a Secrets,
@@ -297,6 +321,8 @@ struct Wired {
     router: Router,
     readiness: Arc<Readiness>,
     tasks: Vec<JoinHandle<()>>,
+    /// With Redis: Socket.IO requests of sessions held by another node go there.
+    forwarding: Option<Arc<Forwarding>>,
     io: SocketIo,
 }
 
@@ -330,6 +356,7 @@ impl Wiring<'_> {
             max_events: self.config.recovery_max_events as usize,
             ttl_ms: self.config.recovery_ttl_s * 1000,
         };
+        let mut forwarding = None;
         let (store, fanout, redis, history, latest): (Arc<dyn ChatStore>, _, _, _, _) = match backend {
             Backend::Memory => (
                 Arc::new(self.memory_store()),
@@ -350,6 +377,13 @@ impl Wiring<'_> {
                 let (fanout, task) =
                     Fanout::spawn(pubsub.clone(), origin.clone(), dropped, self.shutdown.clone());
                 tasks.push(task);
+                let owners = Arc::new(SessionOwners::new(commands.clone(), self.advertise.clone()));
+                tasks.push(owners.clone().spawn_refresher(self.shutdown.clone()));
+                forwarding = Some(Arc::new(Forwarding::new(
+                    owners,
+                    self.config.max_payload,
+                    &self.metrics,
+                )));
                 let history = History::Redis(RedisHistory::new(commands.clone(), health.clone(), limits));
                 let (latest, writer) =
                     LatestPrices::with_redis(commands, health.clone(), self.shutdown.clone());
@@ -498,6 +532,7 @@ impl Wiring<'_> {
             router: http::app(state, layer, options),
             readiness,
             tasks,
+            forwarding,
             io,
         })
     }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::conn::Connections;
+use super::forward::Forwarding;
 use super::service::ConnService;
 
 /// hyper's smallest allowed read buffer.
@@ -35,6 +36,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     connections: Arc<Connections>,
+    forwarding: Option<Arc<Forwarding>>,
     stop: CancellationToken,
 ) {
     let mut builder = http1::Builder::new();
@@ -72,6 +74,7 @@ pub async fn serve(
             connections: connections.clone(),
             conn: conn.clone(),
             peer,
+            forwarding: forwarding.clone(),
         };
         let connection = builder
             .serve_connection(TokioIo::new(io), service)

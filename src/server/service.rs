@@ -3,7 +3,9 @@
 //! stops, a held long-poll included), bounds the time a request body may
 //! take, answers a declared body over `--max-body` with 413 before reading
 //! it (so no `100 Continue` is sent), lists Socket.IO WebSocket upgrades for
-//! shutdown and answers Socket.IO long-polls 503 once shutdown begins.
+//! shutdown and answers Socket.IO long-polls 503 once shutdown begins. With
+//! Redis, Socket.IO requests go through `forward` (the session's node may be
+//! another one).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use super::conn::{BusyGuard, ConnShared, Connections, Registration};
+use super::forward::Forwarding;
 
 /// Socket.IO's path prefix (socketioxide's default).
 const SOCKET_IO_PATH: &str = "/socket.io/";
@@ -39,6 +42,8 @@ pub struct ConnService {
     pub conn: Registration,
     /// The client's address, for handlers that show it (the Admin UI).
     pub peer: std::net::SocketAddr,
+    /// With Redis: Socket.IO requests of sessions held elsewhere go there.
+    pub forwarding: Option<Arc<Forwarding>>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -103,8 +108,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             })
         });
         let router = self.router.clone();
+        let forwarding = self.forwarding.clone().filter(|_| socket_io);
+        let peer = self.peer;
         Box::pin(async move {
-            let response = router.oneshot(request);
+            let response = async move {
+                match forwarding {
+                    Some(forwarding) => Ok(forwarding.serve(request, router, peer).await),
+                    None => router.oneshot(request).await,
+                }
+            };
             let response = if long_poll {
                 tokio::select! {
                     response = response => response,

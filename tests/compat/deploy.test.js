@@ -45,6 +45,14 @@ test("the load balancer and Prometheus point at the compose nodes on the port th
   assert.deepEqual(upstreams, nodes.map((n) => `${n}:${port}`));
   assert.match(nginx, /hash \$remote_addr consistent/, "sticky routing for long-polling");
   assert.match(nginx, /proxy_set_header Upgrade \$http_upgrade/, "WebSocket upgrade");
+  const roundRobin = readFileSync(path.join(deploy, "nginx-round-robin.conf"), "utf8");
+  const rrUpstreams = [...roundRobin.matchAll(/^\s*server\s+([\w.-]+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`);
+  assert.deepEqual(rrUpstreams, nodes.map((n) => `${n}:${port}`));
+  assert.doesNotMatch(roundRobin, /^\s*(hash|ip_hash|sticky)\b/m, "no stickiness");
+  assert.match(roundRobin, /proxy_set_header Upgrade \$http_upgrade/, "WebSocket upgrade");
+  for (const n of nodes) {
+    assert.equal(compose.services[n].environment.ROOMCAST_ADVERTISE_URL, `http://${n}:${port}`, `${n} advertises itself`);
+  }
   const prometheus = yaml.load(readFileSync(path.join(root, "grafana/prometheus.yml"), "utf8"));
   assert.deepEqual(prometheus.scrape_configs[0].static_configs[0].targets, nodes.map((n) => `${n}:${port}`));
   assert.equal(prometheus.scrape_configs[0].metrics_path, "/metrics");
