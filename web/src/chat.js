@@ -482,12 +482,19 @@ export function initChat({ log, demo }) {
   state.demo = demo;
   if (demo) $("chat-name-label").hidden = false;
   $("chat-join").onclick = () => join($("chat-room").value);
-  $("chat-room").onkeydown = (e) => e.key === "Enter" && join($("chat-room").value);
+  $("chat-room").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") join($("chat-room").value);
+  });
   $("chat-leave").onclick = leave;
   $("chat-older").onclick = older;
   $("chat-form").onsubmit = send;
   $("chat-cancel").onclick = stopEditing;
   $("chat-inbox-refresh").onclick = () => refreshInbox();
-  $("chat-input").oninput = () => !state.editing && sendTyping($("chat-input").value.length > 0);
+  $("chat-input").addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.editing) stopEditing();
+  });
+  $("chat-input").addEventListener("input", () => {
+    if (!state.editing) sendTyping($("chat-input").value.length > 0);
+  });
   document.addEventListener("visibilitychange", markRead);
 }
