@@ -486,7 +486,7 @@ impl Wiring<'_> {
         let options = HttpOptions {
             cors: &self.config.cors_origin,
             max_body: self.config.max_body,
-            extra_routes: extra_routes(&self.config, admin.is_some()),
+            extra_routes: extra_routes(self.config, admin.is_some()),
             demo: self.config.demo,
         };
         Ok(Wired {
