@@ -131,6 +131,11 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_DEMO")]
     pub demo: bool,
 
+    /// With --demo, hand admin tokens (`role=admin`) to clients outside
+    /// loopback too (refused with 403 by default).
+    #[arg(long, env = "ROOMCAST_DEMO_ADMIN_TOKENS_ANYWHERE")]
+    pub demo_admin_tokens_anywhere: bool,
+
     /// Log format; default `text` on a terminal, `json` otherwise.
     #[arg(long, env = "ROOMCAST_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,

@@ -525,7 +525,7 @@ impl Wiring<'_> {
         let options = HttpOptions {
             cors: &self.config.cors_origin,
             max_body: self.config.max_body,
-            extra_routes: extra_routes(self.config.demo, admin.is_some()),
+            extra_routes: extra_routes(self.config, admin.is_some()),
             demo: self.config.demo,
         };
         Ok(Wired {
@@ -646,9 +646,12 @@ impl Wiring<'_> {
 }
 
 /// Routes merged in front of the API: the demo's token endpoint, the Admin UI.
-fn extra_routes(demo: bool, admin_ui: bool) -> Option<Router<AppState>> {
+fn extra_routes(config: &Config, admin_ui: bool) -> Option<Router<AppState>> {
+    let demo_tokens = demo::token::Policy {
+        admin_anywhere: config.demo_admin_tokens_anywhere,
+    };
     let routes = [
-        demo.then(demo::token::router),
+        config.demo.then(|| demo::token::router(demo_tokens)),
         admin_ui.then(http::admin_ui::router),
     ];
     routes.into_iter().flatten().reduce(Router::merge)

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{PUBLISH_KEY, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{JWT_SECRET, PUBLISH_KEY, TestApp, spawn_app, spawn_app_with};
 
 const SHORT: Duration = Duration::from_millis(400);
 
@@ -386,5 +386,43 @@ async fn a_user_is_sent_away_from_every_connection() {
     assert_eq!(bystander.ask("ping", json!(null)).await["ok"], true);
     let (status, _) = app.post_raw("users/evicted/disconnect", "", None).await;
     assert_eq!(status, 401, "the publish key is required");
+    app.stop().await;
+}
+
+/// `--demo`'s token endpoint (CONTRACT §7 "a token for trying it"): tokens
+/// that may chat in any room (so two browser tabs can chat without
+/// `--chat-open`), and admin tokens for loopback clients. The refusal of
+/// admin tokens to other peers is unit-tested in `demo::token` (a test
+/// cannot come from a non-loopback address).
+#[tokio::test]
+async fn demo_tokens_chat_anywhere_and_admin_tokens_reach_loopback() {
+    let app = spawn_app_with(|config| {
+        config.demo = true;
+        config.chat_open = false;
+    })
+    .await;
+    let fetch = |query: &'static str| {
+        let request = app.http.get(app.url(&format!("/api/v1/demo/token?{query}")));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, user) = fetch("sub=ann").await;
+    assert_eq!(status, 200, "{user}");
+    let token = user["token"].as_str().unwrap().to_owned();
+    let mut ann = app.socket(Some(json!({ "token": token }))).await;
+    let joined = ann.ask("chat:join", json!({ "roomId": "demo-room" })).await;
+    assert_eq!(
+        joined["ok"], true,
+        "a demo token may join a private room: {joined}"
+    );
+
+    let (status, admin) = fetch("sub=boss&role=admin").await;
+    assert_eq!(status, 200, "loopback gets an admin token: {admin}");
+    let verifier = roomcast::auth::token::TokenVerifier::hs256(JWT_SECRET.as_bytes());
+    let identity = verifier.verify(admin["token"].as_str().unwrap()).unwrap();
+    assert!(identity.is_admin);
     app.stop().await;
 }

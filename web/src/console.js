@@ -1,5 +1,6 @@
 // The roomcast web console: the real socket.io-client against this server.
 import { io } from "socket.io-client";
+import { attachChat, initChat } from "./chat.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 200;
@@ -35,6 +36,7 @@ function connect(auth = {}) {
   socket.on("metrics", onMetrics);
   socket.on("authenticated", ({ userId }) => ($("user").textContent = userId));
   socket.on("unauthorized", () => ($("user").textContent = "anonymous"));
+  attachChat(socket);
 }
 
 function setStatus(connected) {
@@ -249,6 +251,7 @@ $("demo-user").onclick = () => demoToken();
 $("demo-admin").onclick = () => demoToken("admin");
 // With --demo (the server marks the page), show the token buttons and
 // subscribe to the symbols at once.
+initChat({ log, demo: document.body.dataset.demo !== undefined });
 if (document.body.dataset.demo !== undefined) {
   document.querySelectorAll(".demo").forEach((b) => (b.hidden = false));
   subscribed = true;
