@@ -11,7 +11,7 @@ use super::out::ChatOut;
 use super::plain_hub::PlainHub;
 use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
-use crate::protocol::{CHAT_MESSAGE, CHAT_READ, chat_room};
+use crate::protocol::{chat_room, user_room};
 
 pub struct ChatBus {
     pub io: SocketIo,
@@ -26,15 +26,17 @@ impl ChatBus {
     /// Delivers to this node's members only.
     pub async fn deliver_local(&self, out: &ChatOut) {
         let room_id = out.room_id();
-        let (event, plain_type, data) = match out {
-            ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
-            ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
-        };
+        let (event, plain_type, data) = out.wire();
         let frame = json!({ "type": plain_type, "data": data }).to_string();
         // Socket by socket, so a full queue holds the packet instead of losing it.
         let data = Arc::new(data);
         let mut dropped = 0;
-        for socket in self.io.local().to(chat_room(room_id)).sockets() {
+        let members = self.io.local().to(chat_room(room_id));
+        let sockets = match out.except_user() {
+            Some(user) => members.except(user_room(user)).sockets(),
+            None => members.sockets(),
+        };
+        for socket in sockets {
             if self.backlog.send(&socket, event, &data) == Outcome::Dropped {
                 dropped += 1;
             }
@@ -43,7 +45,7 @@ impl ChatBus {
         if dropped > 0 {
             self.metrics.dropped(event, dropped);
         }
-        self.plain.send(room_id, frame.into());
+        self.plain.send(room_id, frame.into(), out.except_user());
     }
 }
 
