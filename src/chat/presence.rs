@@ -5,8 +5,9 @@
 //! / [`Presence::depart`], synchronous, under the caller's lock). Only a
 //! user's first connection in and last connection out of a room on this node
 //! reach the shared part: with Redis, one hash per room
-//! (`roomcast:presence:{room}`, field = user id, value = JSON
-//! `{ "<node>": <expiry ms> }`), changed by one script each, so exactly one
+//! (`roomcast:presence:{room}`, field = user id, value =
+//! `<latest expiry ms>:<JSON { "<node>": <expiry ms> }>`, the prefix so that
+//! reads need not decode the JSON), changed by one script each, so exactly one
 //! node sees a user come online or go offline and announces it. Every node
 //! refreshes its own entries each `timeout / 3` and sweeps the rooms it has
 //! members in: the entries of a node that died expire, the sweep that removes
@@ -36,7 +37,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function live(raw)
   local nodes, any = {}, false
   if raw then
-    local ok, decoded = pcall(cjson.decode, raw)
+    local ok, decoded = pcall(cjson.decode, string.match(raw, '^%d+:(.*)$') or '')
     if ok and type(decoded) == 'table' then
       for node, exp in pairs(decoded) do
         if tonumber(exp) and tonumber(exp) > now then nodes[node] = tonumber(exp); any = true end
@@ -45,13 +46,22 @@ local function live(raw)
   end
   return nodes, any
 end
+local function encode(nodes)
+  local latest = 0
+  for _, exp in pairs(nodes) do if exp > latest then latest = exp end end
+  return string.format('%d:', latest) .. cjson.encode(nodes)
+end
+local function alive(raw)
+  local latest = tonumber(string.match(raw, '^(%d+):'))
+  return latest ~= nil and latest > now
+end
 ";
 
 /// KEYS: room hash. ARGV: user, node, ttl ms. 1 when the user was offline.
 const ARRIVE: &str = r"
 local nodes, was = live(redis.call('HGET', KEYS[1], ARGV[1]))
 nodes[ARGV[2]] = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(nodes))
+redis.call('HSET', KEYS[1], ARGV[1], encode(nodes))
 redis.call('PEXPIRE', KEYS[1], 3 * tonumber(ARGV[3]))
 if was then return 0 end
 return 1
@@ -67,7 +77,7 @@ if next(nodes) == nil then
   redis.call('HDEL', KEYS[1], ARGV[1])
   return 1
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(nodes))
+redis.call('HSET', KEYS[1], ARGV[1], encode(nodes))
 return 0
 ";
 
@@ -78,7 +88,7 @@ local back = {}
 for i = 3, #ARGV do
   local nodes, was = live(redis.call('HGET', KEYS[1], ARGV[i]))
   nodes[ARGV[1]] = now + tonumber(ARGV[2])
-  redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(nodes))
+  redis.call('HSET', KEYS[1], ARGV[i], encode(nodes))
   if not was then back[#back + 1] = ARGV[i] end
 end
 redis.call('PEXPIRE', KEYS[1], 3 * tonumber(ARGV[2]))
@@ -90,8 +100,7 @@ const SWEEP: &str = r"
 local all = redis.call('HGETALL', KEYS[1])
 local gone = {}
 for i = 1, #all, 2 do
-  local nodes, any = live(all[i + 1])
-  if not any then
+  if not alive(all[i + 1]) then
     redis.call('HDEL', KEYS[1], all[i])
     gone[#gone + 1] = all[i]
   end
@@ -104,8 +113,7 @@ const ONLINE: &str = r"
 local all = redis.call('HGETALL', KEYS[1])
 local users = {}
 for i = 1, #all, 2 do
-  local _, any = live(all[i + 1])
-  if any then users[#users + 1] = all[i] end
+  if alive(all[i + 1]) then users[#users + 1] = all[i] end
 end
 return users
 ";
