@@ -12,9 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::outbox::{Frame, Outbox};
 
+/// A room's connections on this node: id → (its user, its outbox).
+type Members = HashMap<u64, (String, Arc<Outbox>)>;
+
 pub struct PlainHub {
     /// room → connection id → (its user, its outbox).
-    rooms: Mutex<HashMap<String, HashMap<u64, (String, Arc<Outbox>)>>>,
+    rooms: Mutex<HashMap<String, Members>>,
     /// Each user's connections, to send them away (`kick_user`).
     users: Mutex<HashMap<String, HashMap<u64, CancellationToken>>>,
     next_id: AtomicU64,

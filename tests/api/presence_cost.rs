@@ -58,14 +58,21 @@ async fn measure(presence: &Presence, room: &str) -> (Duration, Duration, Durati
 async fn redis_time_of_online(server: &RedisServer, presence: &Presence) -> i64 {
     let mut conn = server.client().get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("CONFIG")
-        .arg("SET").arg("slowlog-log-slower-than").arg("0")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg("0")
         .query_async(&mut conn)
         .await
         .unwrap();
-    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     presence.online("big").await;
     let log: Vec<(i64, i64, i64, Vec<String>)> = redis::cmd("SLOWLOG")
-        .arg("GET").arg("10")
+        .arg("GET")
+        .arg("10")
         .query_async::<Vec<redis::Value>>(&mut conn)
         .await
         .unwrap()
