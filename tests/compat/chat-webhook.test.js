@@ -5,7 +5,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { createHmac } from "node:crypto";
-import { startServer, mintToken, ask, next, until, sample, PUBLISH_KEY } from "./helpers.js";
+import { startServer, mintToken, ask, record, until, sample, PUBLISH_KEY } from "./helpers.js";
 import { plainClient } from "./chat-helpers.js";
 
 const cleanup = [];
@@ -47,10 +47,12 @@ test("fails twice then succeeds: one signed delivery per message, to the members
   const room = "hooked";
   const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
   await ask(alice, "chat:join", { roomId: room });
+  const presence = record(alice, "chat:presence");
   await ask(bob, "chat:join", { roomId: room });
-  const bobGone = next(alice, "chat:presence");
+  await until(() => presence.length === 1, 3000, "bob online");
   bob.disconnect(); // a member who is away
-  assert.deepEqual(await bobGone, { roomId: room, userId: "bob", online: false });
+  await until(() => presence.length === 2, 3000, "bob offline");
+  assert.deepEqual(presence[1], { roomId: room, userId: "bob", online: false });
   const plain = await plainClient(server.url, { sessionId: room, token: mintToken({ sub: "carol" }) }); // online, plain
   await ask(await user("dave"), "chat:join", { roomId: "elsewhere" }); // not a member
 
