@@ -96,6 +96,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub chat_authorizer_cache_s: u64,
 
+    /// Offline delivery hook: each stored chat message is POSTed here once,
+    /// with the room's members who have no live connection in it
+    /// (`{ roomId, message, recipients }`, signed with the publish key).
+    #[arg(long, env = "ROOMCAST_CHAT_WEBHOOK_URL", value_parser = parse_http_url)]
+    pub chat_webhook_url: Option<String>,
+
+    /// Seconds after which a dead node's users are offline in chat presence
+    /// (each node refreshes its own every third of it).
+    #[arg(long, env = "ROOMCAST_PRESENCE_TIMEOUT_S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub presence_timeout_s: u64,
+
     /// Symbols anonymous sockets and tokens without a `symbols` claim may
     /// subscribe to (patterns, `*` matches any run of characters).
     #[arg(long, env = "ROOMCAST_PUBLIC_SYMBOLS", default_value = "*", value_parser = parse_patterns)]

@@ -18,6 +18,8 @@ mod market;
 mod metrics;
 mod node;
 pub mod protocol;
+/// Chat presence, for the cost test in `tests/api/presence_cost.rs`.
+pub use chat::presence;
 mod rate_limit;
 mod realtime;
 mod recovery;

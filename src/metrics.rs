@@ -37,6 +37,12 @@ pub const UPTIME: &str = "roomcast_uptime_seconds";
 pub const RUNTIME_BUSY: &str = "roomcast_runtime_busy_ratio";
 pub const CHAT_ROOMS_EVICTED: &str = "roomcast_chat_rooms_evicted_total";
 pub const CHAT_MEMORY_BYTES: &str = "roomcast_chat_memory_bytes";
+/// Chat messages the offline delivery hook delivered (2xx).
+pub const WEBHOOK_SENT: &str = "roomcast_webhook_sent_total";
+/// Attempts of the offline delivery hook that failed (error, timeout, non-2xx).
+pub const WEBHOOK_FAILED: &str = "roomcast_webhook_failed_total";
+/// Chat messages the hook gave up (queue full, or every attempt failed).
+pub const WEBHOOK_DROPPED: &str = "roomcast_webhook_dropped_total";
 /// Events sent again to resuming sockets.
 pub const RECOVERY_REPLAYED: &str = "roomcast_recovery_replayed_total";
 /// Recoverable events delivered without an offset (Redis was away when published).

@@ -15,6 +15,12 @@ pub const CHAT_SEND: &str = "chat:send";
 pub const CHAT_READ: &str = "chat:read";
 pub const CHAT_HISTORY: &str = "chat:history";
 pub const CHAT_LEAVE: &str = "chat:leave";
+/// `{ roomId, typing }`: relayed to the room's other members (both directions).
+pub const CHAT_TYPING: &str = "chat:typing";
+pub const CHAT_EDIT: &str = "chat:edit";
+pub const CHAT_DELETE: &str = "chat:delete";
+/// `{ limit? }`: the user's inbox.
+pub const CHAT_ROOMS: &str = "chat:rooms";
 /// Addition: acks `{ ok: true, ts }` at once, for round-trip measurements.
 pub const PING: &str = "ping";
 /// `{ offsets: { "<room>": "<last offset seen>" } }`: join and replay (CONTRACT §8).
@@ -32,6 +38,10 @@ pub const CLIENT_EVENTS: &[&str] = &[
     CHAT_READ,
     CHAT_HISTORY,
     CHAT_LEAVE,
+    CHAT_TYPING,
+    CHAT_EDIT,
+    CHAT_DELETE,
+    CHAT_ROOMS,
     PING,
     RESUME,
 ];
@@ -49,6 +59,10 @@ pub enum ClientEvent {
     ChatRead,
     ChatHistory,
     ChatLeave,
+    ChatTyping,
+    ChatEdit,
+    ChatDelete,
+    ChatRooms,
     Ping,
     Resume,
 }
@@ -66,6 +80,10 @@ impl ClientEvent {
             CHAT_READ => Self::ChatRead,
             CHAT_HISTORY => Self::ChatHistory,
             CHAT_LEAVE => Self::ChatLeave,
+            CHAT_TYPING => Self::ChatTyping,
+            CHAT_EDIT => Self::ChatEdit,
+            CHAT_DELETE => Self::ChatDelete,
+            CHAT_ROOMS => Self::ChatRooms,
             PING => Self::Ping,
             RESUME => Self::Resume,
             _ => return None,
@@ -82,6 +100,9 @@ pub const TRADE_NEW: &str = "trade:new";
 pub const METRICS: &str = "metrics";
 pub const ERROR: &str = "error";
 pub const CHAT_MESSAGE: &str = "chat:message";
+pub const CHAT_EDITED: &str = "chat:edited";
+pub const CHAT_DELETED: &str = "chat:deleted";
+pub const CHAT_PRESENCE: &str = "chat:presence";
 /// Shortly before a socket's token expires.
 pub const TOKEN_EXPIRING: &str = "token:expiring";
 
@@ -96,6 +117,10 @@ pub const SERVER_EVENTS: &[&str] = &[
     ERROR,
     CHAT_MESSAGE,
     CHAT_READ,
+    CHAT_TYPING,
+    CHAT_EDITED,
+    CHAT_DELETED,
+    CHAT_PRESENCE,
 ];
 
 /// Events the Socket.IO protocol reserves; the emit API refuses them.

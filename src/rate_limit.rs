@@ -18,12 +18,14 @@ use governor::{DefaultDirectRateLimiter, Quota};
 /// Defaults applied before the user's rules (a user rule for the same event wins).
 pub const DEFAULT_RULES: &str = "authenticate=5/s,subscribe:price=20/s,unsubscribe:price=20/s,\
 subscribe:trades=20/s,unsubscribe:trades=20/s,chat:join=10/s,chat:send=5/s,chat:read=10/s,\
-chat:history=10/s,chat:leave=10/s,ping=5/s,resume=5/s,*=50/s";
+chat:history=10/s,chat:leave=10/s,chat:typing=5/s,chat:edit=5/s,chat:delete=5/s,\
+chat:rooms=5/s,ping=5/s,resume=5/s,*=50/s";
 
 /// Defaults of the per-user limits: above one socket's, so a user with a few
 /// tabs open is not throttled, but bounded whatever number of sockets they open.
 pub const DEFAULT_USER_RULES: &str = "authenticate=10/s,chat:join=20/s,chat:send=10/s,chat:read=20/s,\
-chat:history=20/s,chat:leave=20/s,*=100/s";
+chat:history=20/s,chat:leave=20/s,chat:typing=5/s,chat:edit=10/s,\
+chat:delete=10/s,chat:rooms=10/s,*=100/s";
 
 /// Users whose buckets are kept before idle ones are forgotten.
 const USERS_SWEPT_ABOVE: usize = 10_000;

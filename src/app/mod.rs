@@ -27,6 +27,8 @@ use crate::chat::backlog::ChatBacklog;
 use crate::chat::delivery::ChatBus;
 use crate::chat::plain_hub::PlainHub;
 use crate::chat::plain_ws::PlainWs;
+use crate::chat::presence::{HEARTBEATS_PER_TIMEOUT, Presence, SharedPresence};
+use crate::chat::webhook::{Webhook, WebhookMetrics, Worker};
 use crate::chat::ws_socket::Keepalive;
 use crate::cluster::consumers::Consumers;
 use crate::cluster::fanout::Fanout;
@@ -44,7 +46,10 @@ use crate::market::batcher::{self, PendingPrices};
 use crate::market::feed::Feed;
 use crate::market::groups::PriceGroups;
 use crate::market::latest::LatestPrices;
-use crate::metrics::{CHAT_MEMORY_BYTES, CHAT_ROOMS_EVICTED, FANOUT_DROPPED, Metrics, RUNTIME_BUSY};
+use crate::metrics::{
+    CHAT_MEMORY_BYTES, CHAT_ROOMS_EVICTED, FANOUT_DROPPED, Metrics, RUNTIME_BUSY, WEBHOOK_DROPPED,
+    WEBHOOK_FAILED, WEBHOOK_SENT,
+};
 use crate::node::admin_feed;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
@@ -357,6 +362,8 @@ impl Wiring<'_> {
             ttl_ms: self.config.recovery_ttl_s * 1000,
         };
         let mut forwarding = None;
+        let presence_timeout = Duration::from_secs(self.config.presence_timeout_s);
+        let mut presence = Presence::local();
         let (store, fanout, redis, history, latest): (Arc<dyn ChatStore>, _, _, _, _) = match backend {
             Backend::Memory => (
                 Arc::new(self.memory_store()),
@@ -384,6 +391,11 @@ impl Wiring<'_> {
                     self.config.max_payload,
                     &self.metrics,
                 )));
+                presence = Presence::shared(SharedPresence::new(
+                    commands.clone(),
+                    origin.clone(),
+                    presence_timeout,
+                ));
                 let history = History::Redis(RedisHistory::new(commands.clone(), health.clone(), limits));
                 let (latest, writer) =
                     LatestPrices::with_redis(commands, health.clone(), self.shutdown.clone());
@@ -416,7 +428,12 @@ impl Wiring<'_> {
                 .spawn_sweeper(RECOVERY_SWEEP, self.shutdown.clone()),
         );
         let latest = Arc::new(latest);
-        let chat = self.chat(&io, store, fanout.clone());
+        let chat = self.chat(&io, store, fanout.clone(), Arc::new(presence), &mut tasks);
+        tasks.push(spawn_presence_heartbeat(
+            chat.chat.clone(),
+            presence_timeout / HEARTBEATS_PER_TIMEOUT,
+            self.shutdown.clone(),
+        ));
         let market = self.market(&io, fanout.clone(), latest.clone(), recovery.clone());
         let rate_limits = Arc::new(self.config.rate_limit.clone());
         let user_limits = Arc::new(UserLimiters::new(self.config.user_rate_limit.0.clone()));
@@ -566,7 +583,14 @@ impl Wiring<'_> {
         }
     }
 
-    fn chat(&self, io: &SocketIo, store: Arc<dyn ChatStore>, fanout: Option<Fanout>) -> ChatParts {
+    fn chat(
+        &self,
+        io: &SocketIo,
+        store: Arc<dyn ChatStore>,
+        fanout: Option<Fanout>,
+        presence: Arc<Presence>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> ChatParts {
         let hub = Arc::new(PlainHub::new(self.config.ws_max_queued_bytes as usize));
         let backlog = Arc::new(ChatBacklog::new(self.config.socket_max_queued_bytes as usize));
         let bus = Arc::new(ChatBus {
@@ -578,8 +602,24 @@ impl Wiring<'_> {
             last_delivered: Default::default(),
             recently_delivered: Default::default(),
         });
+        let webhook = self.config.chat_webhook_url.clone().map(|url| {
+            let worker = Worker {
+                url,
+                key: self.secrets.publish_key.clone(),
+                store: store.clone(),
+                presence: presence.clone(),
+                metrics: WebhookMetrics {
+                    sent: self.metrics.counter(WEBHOOK_SENT, vec![]),
+                    failed: self.metrics.counter(WEBHOOK_FAILED, vec![]),
+                    dropped: self.metrics.counter(WEBHOOK_DROPPED, vec![]),
+                },
+            };
+            let (webhook, task) = Webhook::spawn(worker, self.shutdown.clone());
+            tasks.push(task);
+            webhook
+        });
         ChatParts {
-            chat: Arc::new(Chat::new(store, bus.clone(), self.chat_gate())),
+            chat: Arc::new(Chat::new(store, bus.clone(), self.chat_gate(), presence, webhook)),
             bus,
             hub,
             backlog,
@@ -643,6 +683,20 @@ impl Wiring<'_> {
                 .spawn_retry(io.clone(), self.shutdown.clone()),
         ]
     }
+}
+
+/// Refreshes this node's chat presence and sweeps out dead nodes' users.
+fn spawn_presence_heartbeat(chat: Arc<Chat>, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => chat.presence_heartbeat().await,
+            }
+        }
+    })
 }
 
 /// Routes merged in front of the API: the demo's token endpoint, the Admin UI.

@@ -14,7 +14,7 @@ use super::out::ChatOut;
 use super::plain_hub::PlainHub;
 use crate::cluster::fanout::{Fanout, Kind};
 use crate::metrics::Metrics;
-use crate::protocol::{CHAT_MESSAGE, CHAT_READ, CHAT_ROOM_PREFIX, chat_room};
+use crate::protocol::{CHAT_ROOM_PREFIX, chat_room, user_room};
 use crate::store::MessageId;
 
 pub struct ChatBus {
@@ -71,16 +71,18 @@ impl ChatBus {
             let newest = last.entry(room_id.to_owned()).or_insert(id);
             *newest = (*newest).max(id);
         }
-        let (event, plain_type, data) = match out {
-            ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
-            ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
-        };
+        let (event, plain_type, data) = out.wire();
         let frame = json!({ "type": plain_type, "data": data }).to_string();
         // Socket by socket, so a full queue holds the packet instead of losing it.
         let data = Arc::new(data);
         let size = frame.len();
         let mut dropped = 0;
-        for socket in self.io.local().to(chat_room(room_id)).sockets() {
+        let members = self.io.local().to(chat_room(room_id));
+        let sockets = match out.except_user() {
+            Some(user) => members.except(user_room(user)).sockets(),
+            None => members.sockets(),
+        };
+        for socket in sockets {
             if self.backlog.send(&socket, event, &data, size) == Outcome::CutOff {
                 dropped += 1;
             }
@@ -89,7 +91,7 @@ impl ChatBus {
         if dropped > 0 {
             self.metrics.dropped(event, dropped);
         }
-        self.plain.send(room_id, frame.into());
+        self.plain.send(room_id, frame.into(), out.except_user());
     }
 }
 

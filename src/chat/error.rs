@@ -14,6 +14,9 @@ pub enum ChatError {
     AuthorizationUnavailable,
     #[error("{0}")]
     Invalid(String),
+    /// Not this user's to change (edit, delete).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -12,7 +12,10 @@ pub const MAX_ROOM_ID_LEN: usize = 64;
 pub const MAX_CLIENT_MSG_ID_LEN: usize = 128;
 pub const DEFAULT_HISTORY: usize = 50;
 pub const MAX_HISTORY: usize = 200;
-pub const MESSAGE_TYPES: &[&str] = &["TEXT", "IMAGE"];
+/// Longest message `type` (the app's own kind).
+pub const MAX_TYPE_LEN: usize = 32;
+/// What a message type may be, for error messages.
+pub const TYPE_RULE: &str = "must be 1-32 characters of A-Z a-z 0-9 _ . -";
 /// What a room id may be, for error messages.
 pub const ROOM_ID_RULE: &str = "roomId must be 1-64 characters of A-Z a-z 0-9 . _ - :";
 
@@ -65,30 +68,13 @@ impl Draft {
 
     fn parse(payload: &Value, text_field: &str, type_field: &str) -> Result<Self, ChatError> {
         let map = object(payload)?;
-        let message = match map.get(text_field) {
-            Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-            Some(Value::String(_)) => return Err(invalid(format!("{text_field} must not be empty"))),
-            Some(_) => return Err(invalid(format!("{text_field} must be a string"))),
-            None => return Err(invalid(format!("missing {text_field}"))),
-        };
-        if message.chars().count() > MAX_MESSAGE_CHARS {
-            return Err(invalid(format!(
-                "{text_field} is longer than {MAX_MESSAGE_CHARS} characters"
-            )));
-        }
+        let message = text_of(payload, text_field)?;
         let kind = match map.get(type_field) {
             None | Some(Value::Null) => "TEXT".to_owned(),
-            Some(Value::String(t)) if MESSAGE_TYPES.contains(&t.as_str()) => t.clone(),
-            Some(_) => {
-                return Err(invalid(format!(
-                    "{type_field} must be one of {}",
-                    MESSAGE_TYPES.join(", ")
-                )));
-            }
+            Some(Value::String(t)) if is_message_type(t) => t.clone(),
+            Some(_) => return Err(invalid(format!("{type_field} {TYPE_RULE}"))),
         };
-        if kind == "IMAGE" && !(message.starts_with("https://") || message.starts_with("http://")) {
-            return Err(invalid("an IMAGE message is the image's http(s) URL".into()));
-        }
+        check_kind(&kind, &message)?;
         let client_msg_id = match map.get("clientMsgId") {
             None | Some(Value::Null) => None,
             Some(Value::String(c)) if (1..=MAX_CLIENT_MSG_ID_LEN).contains(&c.len()) => Some(c.clone()),
@@ -103,6 +89,55 @@ impl Draft {
             kind,
             client_msg_id,
         })
+    }
+}
+
+/// Whether `kind` is a valid message type: 1-32 of `A-Z a-z 0-9 _ . -`.
+pub fn is_message_type(kind: &str) -> bool {
+    (1..=MAX_TYPE_LEN).contains(&kind.len())
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// What a kind asks of the text: an `IMAGE` is an http(s) URL.
+pub fn check_kind(kind: &str, message: &str) -> Result<(), ChatError> {
+    if kind == "IMAGE" && !(message.starts_with("https://") || message.starts_with("http://")) {
+        return Err(invalid("an IMAGE message is the image's http(s) URL".into()));
+    }
+    Ok(())
+}
+
+/// A message text field: a non-blank string of at most [`MAX_MESSAGE_CHARS`].
+pub fn text_of(payload: &Value, field: &str) -> Result<String, ChatError> {
+    let message = match object(payload)?.get(field) {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        Some(Value::String(_)) => return Err(invalid(format!("{field} must not be empty"))),
+        Some(_) => return Err(invalid(format!("{field} must be a string"))),
+        None => return Err(invalid(format!("missing {field}"))),
+    };
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(invalid(format!(
+            "{field} is longer than {MAX_MESSAGE_CHARS} characters"
+        )));
+    }
+    Ok(message)
+}
+
+/// `typing` of a `chat:typing` payload or plain `typing` frame: a boolean.
+pub fn typing_of(payload: &Value) -> Result<bool, ChatError> {
+    match object(payload)?.get("typing") {
+        Some(Value::Bool(typing)) => Ok(*typing),
+        Some(_) => Err(invalid("typing must be true or false".into())),
+        None => Err(invalid("missing typing".into())),
+    }
+}
+
+/// `limit` of `chat:rooms`: 1-[`MAX_HISTORY`], default [`DEFAULT_HISTORY`].
+pub fn rooms_limit_of(payload: Option<&Value>) -> Result<usize, ChatError> {
+    match payload {
+        None | Some(Value::Null) => Ok(DEFAULT_HISTORY),
+        Some(payload) => limit_of(payload),
     }
 }
 
@@ -170,6 +205,13 @@ mod tests {
         );
         let img = Draft::from_event(&json!({"message": "https://x/y.png", "type": "IMAGE"})).unwrap();
         assert_eq!(img.kind, "IMAGE");
+        for kind in ["text", "VIDEO", "poll.v2", "a-b_c", &"x".repeat(32)] {
+            let d = Draft::from_event(&json!({"message": "hi", "type": kind})).unwrap();
+            assert_eq!(d.kind, kind, "kept exactly");
+        }
+        let plain_kind =
+            Draft::from_plain_frame(&json!({"content": "yo", "messageType": "sticker"})).unwrap();
+        assert_eq!(plain_kind.kind, "sticker");
         let plain = Draft::from_plain_frame(&json!({"content": "yo", "messageType": "TEXT"})).unwrap();
         assert_eq!(plain.message, "yo");
         for (payload, needle) in [
@@ -177,7 +219,13 @@ mod tests {
             (json!({"message": "  "}), "must not be empty"),
             (json!({"message": 5}), "must be a string"),
             (json!({"message": "x".repeat(4001)}), "longer than"),
-            (json!({"message": "hi", "type": "VIDEO"}), "one of TEXT, IMAGE"),
+            (json!({"message": "hi", "type": ""}), "1-32 characters"),
+            (json!({"message": "hi", "type": "a b"}), "1-32 characters"),
+            (
+                json!({"message": "hi", "type": "x".repeat(33)}),
+                "1-32 characters",
+            ),
+            (json!({"message": "hi", "type": 7}), "1-32 characters"),
             (json!({"message": "not a url", "type": "IMAGE"}), "http(s) URL"),
             (json!({"message": "hi", "clientMsgId": 3}), "clientMsgId"),
             (json!("hi"), "expected an object"),

@@ -13,6 +13,42 @@ pub struct ReadReceipt {
     pub message_id: String,
 }
 
+/// `chat:typing` to the other members: `{ roomId, userId, typing }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    pub room_id: String,
+    pub user_id: String,
+    pub typing: bool,
+}
+
+/// `chat:edited`: `{ roomId, id, message, editedAt }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edited {
+    pub room_id: String,
+    pub id: String,
+    pub message: String,
+    pub edited_at: u64,
+}
+
+/// `chat:deleted`: `{ roomId, id }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    pub room_id: String,
+    pub id: String,
+}
+
+/// `chat:presence`: `{ roomId, userId, online }`, once per change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceChange {
+    pub room_id: String,
+    pub user_id: String,
+    pub online: bool,
+}
+
 /// One delivery to a room; serialized as `{ event, data }` in fanout envelopes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", content = "data")]
@@ -21,6 +57,15 @@ pub enum ChatOut {
     Message(ChatMessage),
     #[serde(rename = "chat:read")]
     Read(ReadReceipt),
+    /// To every member but the typing user's own connections.
+    #[serde(rename = "chat:typing")]
+    Typing(Typing),
+    #[serde(rename = "chat:edited")]
+    Edited(Edited),
+    #[serde(rename = "chat:deleted")]
+    Deleted(Deleted),
+    #[serde(rename = "chat:presence")]
+    Presence(PresenceChange),
 }
 
 impl ChatOut {
@@ -28,6 +73,34 @@ impl ChatOut {
         match self {
             ChatOut::Message(m) => &m.room_id,
             ChatOut::Read(r) => &r.room_id,
+            ChatOut::Typing(t) => &t.room_id,
+            ChatOut::Edited(e) => &e.room_id,
+            ChatOut::Deleted(d) => &d.room_id,
+            ChatOut::Presence(p) => &p.room_id,
+        }
+    }
+
+    /// The Socket.IO event, the plain WebSocket frame type, and the payload.
+    pub fn wire(&self) -> (&'static str, &'static str, serde_json::Value) {
+        use crate::protocol::{
+            CHAT_DELETED, CHAT_EDITED, CHAT_MESSAGE, CHAT_PRESENCE, CHAT_READ, CHAT_TYPING,
+        };
+        use serde_json::json;
+        match self {
+            ChatOut::Message(m) => (CHAT_MESSAGE, "message", json!(m)),
+            ChatOut::Read(r) => (CHAT_READ, "read", json!(r)),
+            ChatOut::Typing(t) => (CHAT_TYPING, "typing", json!(t)),
+            ChatOut::Edited(e) => (CHAT_EDITED, "edited", json!(e)),
+            ChatOut::Deleted(d) => (CHAT_DELETED, "deleted", json!(d)),
+            ChatOut::Presence(p) => (CHAT_PRESENCE, "presence", json!(p)),
+        }
+    }
+
+    /// The user whose own connections do not get it (typing).
+    pub fn except_user(&self) -> Option<&str> {
+        match self {
+            ChatOut::Typing(t) => Some(&t.user_id),
+            _ => None,
         }
     }
 }

@@ -12,8 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::outbox::{Frame, Outbox};
 
+/// A room's connections on this node: id → (its user, its outbox).
+type Members = HashMap<u64, (String, Arc<Outbox>)>;
+
 pub struct PlainHub {
-    rooms: Mutex<HashMap<String, HashMap<u64, Arc<Outbox>>>>,
+    /// room → connection id → (its user, its outbox).
+    rooms: Mutex<HashMap<String, Members>>,
     /// Each user's connections, to send them away (`kick_user`).
     users: Mutex<HashMap<String, HashMap<u64, CancellationToken>>>,
     next_id: AtomicU64,
@@ -48,7 +52,7 @@ impl PlainHub {
             .unwrap_or_else(|e| e.into_inner())
             .entry(room_id.to_owned())
             .or_default()
-            .insert(id, outbox.clone());
+            .insert(id, (user_id.to_owned(), outbox.clone()));
         (id, outbox, kicked)
     }
 
@@ -70,19 +74,25 @@ impl PlainHub {
         }
     }
 
-    /// Queues `frame` for every member of `room_id`; drops members that cannot keep up.
-    pub fn send(&self, room_id: &str, frame: Frame) {
+    /// Queues `frame` for every member of `room_id` (but `except_user`'s
+    /// connections); drops members that cannot keep up.
+    pub fn send(&self, room_id: &str, frame: Frame, except_user: Option<&str>) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(members) = rooms.get_mut(room_id) {
-            members.retain(|id, outbox| match outbox.push(frame.clone()) {
-                Ok(()) => true,
-                Err(_) => {
-                    tracing::warn!(
-                        room = room_id,
-                        member = id,
-                        "plain WebSocket client too slow: dropped"
-                    );
-                    false
+            members.retain(|id, (user, outbox)| {
+                if except_user == Some(user.as_str()) {
+                    return true;
+                }
+                match outbox.push(frame.clone()) {
+                    Ok(()) => true,
+                    Err(_) => {
+                        tracing::warn!(
+                            room = room_id,
+                            member = id,
+                            "plain WebSocket client too slow: dropped"
+                        );
+                        false
+                    }
                 }
             });
         }
@@ -131,7 +141,7 @@ mod tests {
         let (_fast_id, fast, _) = hub.join("r", "fast");
         let mut cx = Context::from_waker(noop_waker_ref());
         for i in 0..50 {
-            hub.send("r", format!("{i:>9}").into());
+            hub.send("r", format!("{i:>9}").into(), None);
             assert_eq!(
                 fast.poll_pop(&mut cx),
                 Poll::Ready(Some(format!("{i:>9}").into()))

@@ -1,8 +1,11 @@
 //! `GET /ws/chat?sessionId=<roomId>&token=<jwt>`: chat for clients without
 //! Socket.IO (CONTRACT §6), members of the same rooms as Socket.IO clients. The token is checked before the upgrade (401).
 //! JSON text frames in: `{type:"message", content, clientMsgId?, messageType?}`,
-//! `{type:"read", messageId}`, `{type:"ping"}`; out: `{type:"message", data}`,
-//! `{type:"read", data}`, `{type:"pong"}`, `{type:"error", message}`.
+//! `{type:"read", messageId}`, `{type:"typing", typing}`, `{type:"ping"}`;
+//! out: `{type:"message"|"read"|"typing"|"edited"|"deleted"|"presence", data}`,
+//! `{type:"pong"}`, `{type:"error", message}`. A connection is a member of
+//! the room (for the inbox and the offline hook) and counts for presence
+//! while it is open.
 
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Chat;
 use super::error::ChatError;
-use super::input::{Draft, RoomId, required_message_id};
+use super::input::{Draft, RoomId, required_message_id, typing_of};
 use super::outbox::Outbox;
 use super::plain_hub::PlainHub;
 use super::ws_socket::{self, End, Incoming, Keepalive, PlainSocket};
@@ -26,7 +29,7 @@ use std::time::Duration;
 use crate::auth::token::{Identity, TokenVerifier};
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::protocol::{CHAT_READ, CHAT_SEND};
+use crate::protocol::{CHAT_READ, CHAT_SEND, CHAT_TYPING};
 use crate::rate_limit::{RateLimitRules, SocketLimiter, UserLimiters};
 
 /// What the plain WebSocket endpoint needs.
@@ -118,6 +121,14 @@ async fn upgrade(
 
 async fn serve(mut socket: PlainSocket, state: PlainWs, mut user: Identity, room_id: RoomId) {
     let (member, outbox, kicked) = state.hub.join(room_id.as_str(), &user.user_id);
+    if let Err(e) = state.chat.join(&user.user_id, &room_id).await {
+        tracing::warn!(room = %room_id, error = %e, "plain chat client: membership not recorded");
+    }
+    // The user id stays the same for the whole connection (see `reauthenticate`).
+    let user_id = user.user_id.clone();
+    if state.chat.presence().arrive(room_id.as_str(), &user_id) {
+        state.chat.announce_arrival(room_id.as_str(), &user_id).await;
+    }
     let limiter = SocketLimiter::new(state.rate_limits.clone());
     tracing::debug!(room = %room_id, user = ?user.user_id, "plain chat client joined");
     let mut expiry = Expiry::of(&user);
@@ -155,6 +166,9 @@ async fn serve(mut socket: PlainSocket, state: PlainWs, mut user: Identity, room
         }
     };
     state.hub.leave(room_id.as_str(), &user.user_id, member);
+    if state.chat.presence().depart(room_id.as_str(), &user_id) {
+        state.chat.announce_departure(room_id.as_str(), &user_id).await;
+    }
     socket.finish(end).await;
 }
 
@@ -231,6 +245,7 @@ async fn handle(
     let event = match kind {
         "message" => CHAT_SEND,
         "read" => CHAT_READ,
+        "typing" => CHAT_TYPING,
         "ping" => return Some(json!({ "type": "pong" })),
         "" => return Some(error_frame("missing type")),
         other => return Some(error_frame(&format!("unknown type {other:?}"))),
@@ -246,12 +261,19 @@ async fn handle(
         );
     }
     let result: Result<(), ChatError> = async {
-        if kind == "message" {
-            let draft = Draft::from_plain_frame(&frame)?;
-            state.chat.send(&user.user_id, room_id, draft).await?;
-        } else {
-            let id = required_message_id(&frame, "messageId")?;
-            state.chat.read(&user.user_id, room_id, &id).await?;
+        match event {
+            CHAT_SEND => {
+                let draft = Draft::from_plain_frame(&frame)?;
+                state.chat.send(&user.user_id, room_id, draft).await?;
+            }
+            CHAT_TYPING => {
+                let typing = typing_of(&frame)?;
+                state.chat.typing(&user.user_id, room_id, typing).await;
+            }
+            _ => {
+                let id = required_message_id(&frame, "messageId")?;
+                state.chat.read(&user.user_id, room_id, &id).await?;
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::chat::ChatError;
 use crate::market::publish::InvalidItems;
 use crate::server::service::BodyTimeout;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,6 +30,10 @@ pub enum ApiError {
     RateLimited(std::time::Duration),
     #[error("{0}")]
     RequestTimeout(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApiError {
@@ -41,6 +46,8 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 }
@@ -54,8 +61,10 @@ impl From<InvalidItems> for ApiError {
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {
+            ChatError::Store(e @ StoreError::UnknownMessage) => ApiError::NotFound(e.to_string()),
+            ChatError::Store(e @ StoreError::Deleted) => ApiError::Conflict(e.to_string()),
             ChatError::Store(e) => ApiError::Unavailable(e.to_string()),
-            e @ (ChatError::NotAllowed | ChatError::AuthorizationUnavailable) => {
+            e @ (ChatError::NotAllowed | ChatError::AuthorizationUnavailable | ChatError::Forbidden(_)) => {
                 ApiError::Forbidden(e.to_string())
             }
             other => ApiError::BadRequest(other.to_string()),

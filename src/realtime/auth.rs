@@ -77,7 +77,7 @@ fn leave_identity_rooms(socket: &SocketRef, session: &Session, identity: &Identi
 /// the chat rooms joined under it (market data stays).
 pub fn leave_user_rooms(socket: &SocketRef, session: &Session, identity: &Identity) {
     leave_identity_rooms(socket, session, identity);
-    let chat_rooms = std::mem::take(&mut session.subscriptions().chat_rooms);
+    let chat_rooms = super::chat::depart_all(session, &identity.user_id);
     super::leave_rooms(
         session,
         socket,

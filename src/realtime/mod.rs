@@ -177,7 +177,11 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
         ClientEvent::ChatSend => answer.send(chat::send(&call, turn).await),
         ClientEvent::ChatRead => answer.send(chat::read(&call, turn).await),
         ClientEvent::ChatHistory => answer.send(chat::history(&call, turn).await),
-        ClientEvent::ChatLeave => answer.send(chat::leave(&call, turn)),
+        ClientEvent::ChatLeave => answer.send(chat::leave(&call, turn).await),
+        ClientEvent::ChatTyping => answer.send(chat::typing(&call, turn).await),
+        ClientEvent::ChatEdit => answer.send(chat::edit(&call, turn).await),
+        ClientEvent::ChatDelete => answer.send(chat::delete(&call, turn).await),
+        ClientEvent::ChatRooms => answer.send(chat::rooms(&call, turn).await),
         ClientEvent::Resume => answer.send(resume::resume(&call, turn).await),
     }
 }
@@ -185,6 +189,9 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
 async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
     if let Some(session) = socket.extensions.get::<Arc<Session>>() {
         markets::forget_subscriptions(&session);
+        if let Some(identity) = session.identity() {
+            chat::depart_all(&session, &identity.user_id);
+        }
         session.set_expiry_watch(None);
         if let Some(admin) = &session.services().admin {
             admin.disconnected(&socket, reason);

@@ -58,6 +58,11 @@ impl RoomKeys {
         format!("{}:reads", self.base)
     }
 
+    /// Set: the users who joined the room.
+    pub fn members(&self) -> String {
+        format!("{}:members", self.base)
+    }
+
     /// String: the id first stored for this sender's `clientMsgId`.
     pub fn dedupe(&self, sender: &str, client_msg_id: &str) -> String {
         format!("{}:cmid:{}:{}", self.base, escape(sender), escape(client_msg_id))
@@ -80,7 +85,17 @@ mod tests {
         // clientMsgId `c:messages` in room `y` against room `y:cmid:7:mallory:c`.
         let a = RoomKeys::new("y").dedupe("mallory", "c:messages");
         let b = RoomKeys::new("y:cmid:7:mallory:c");
-        assert!(![b.stream(), b.bodies(), b.meta(), b.deleted(), b.reads()].contains(&a));
+        assert!(
+            ![
+                b.stream(),
+                b.bodies(),
+                b.meta(),
+                b.deleted(),
+                b.reads(),
+                b.members()
+            ]
+            .contains(&a)
+        );
         assert_ne!(
             RoomKeys::new("r").dedupe("a:b", "c"),
             RoomKeys::new("r").dedupe("a", "b:c")

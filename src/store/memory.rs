@@ -564,6 +564,17 @@ impl ChatStore for MemoryStore {
         async move { Ok(()) }.boxed()
     }
 
+    fn members<'a>(&'a self, room_id: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        let mut members: Vec<String> = self
+            .lock()
+            .rooms
+            .get(room_id)
+            .map(|room| room.members.iter().cloned().collect())
+            .unwrap_or_default();
+        members.sort_unstable();
+        async move { Ok(members) }.boxed()
+    }
+
     fn rooms<'a>(
         &'a self,
         user_id: &'a str,

@@ -9,7 +9,7 @@
 //! that come after the user's last read message; both stores agree on it and
 //! compute it without scanning the room.
 
-mod keys;
+pub(crate) mod keys;
 pub mod memory;
 pub mod redis;
 
@@ -220,8 +220,12 @@ pub trait ChatStore: Send + Sync + 'static {
         id: &'a MessageId,
     ) -> BoxFuture<'a, Result<ChatMessage, StoreError>>;
 
-    /// Records that the user joined the room (for the inbox).
+    /// Records that the user joined the room (for the inbox and [`ChatStore::members`]).
     fn join<'a>(&'a self, room_id: &'a str, user_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The users who joined the room, sorted (the offline delivery hook's
+    /// recipients are these, less the users online).
+    fn members<'a>(&'a self, room_id: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 
     /// The user's rooms (at most [`MAX_ROOMS_PER_USER`] remembered), most
     /// recent activity (last message, else the user's join) first, at most

@@ -558,7 +558,28 @@ impl ChatStore for RedisStore {
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
+            // Another hash slot than the user's rooms: a command of its own.
+            let () = self
+                .conn
+                .clone()
+                .sadd(RoomKeys::new(room_id).members(), user_id)
+                .await
+                .map_err(unavailable)?;
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn members<'a>(&'a self, room_id: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        async move {
+            let mut members: Vec<String> = self
+                .conn
+                .clone()
+                .smembers(RoomKeys::new(room_id).members())
+                .await
+                .map_err(unavailable)?;
+            members.sort_unstable();
+            Ok(members)
         }
         .boxed()
     }

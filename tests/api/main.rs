@@ -11,6 +11,7 @@ mod http_publish;
 mod identity;
 mod limits;
 mod logs;
+mod presence_cost;
 mod shutdown;
 mod sockets;
 mod store_contract;

@@ -65,6 +65,7 @@ contract! {
     edits_keep_the_place_and_record_edited_at(max_len = 1000);
     deletes_leave_a_tombstone_and_consistent_counts(max_len = 1000);
     inbox_lists_joined_rooms_most_recent_first(max_len = 1000);
+    members_are_the_users_who_joined(max_len = 1000);
     trimming_keeps_counts_and_pages_consistent(max_len = 100);
 }
 
@@ -497,6 +498,17 @@ async fn inbox_lists_joined_rooms_most_recent_first(store: &dyn ChatStore, _: Ki
     assert!(rooms[1].last_message.as_ref().unwrap().deleted);
     assert_eq!(rooms[1].unread, 0);
     assert!(store.rooms("bob", 10).await.unwrap().is_empty(), "per user");
+}
+
+async fn members_are_the_users_who_joined(store: &dyn ChatStore, _: Kind) {
+    assert!(store.members("club").await.unwrap().is_empty());
+    for user in ["zed", "amy", "amy", "u:{x}"] {
+        store.join("club", user).await.unwrap();
+    }
+    store.join("club:2", "bob").await.unwrap();
+    send(store, "club", "hi").await;
+    assert_eq!(store.members("club").await.unwrap(), ["amy", "u:{x}", "zed"]);
+    assert_eq!(store.members("club:2").await.unwrap(), ["bob"], "per room");
 }
 
 async fn trimming_keeps_counts_and_pages_consistent(store: &dyn ChatStore, kind: Kind) {

@@ -149,11 +149,16 @@ impl RawWs {
     }
 
     /// The next frame, or `Ended`; `None` when nothing came within `within`.
+    /// Chat presence frames (a connection gets its own user's arrival) are
+    /// skipped: these tests are about the WebSocket protocol.
     pub async fn next(&mut self, within: Duration) -> Option<Got> {
         let deadline = Instant::now() + within;
         loop {
             if let Some((frame, used)) = parse(&self.buf) {
                 self.buf.drain(..used);
+                if is_presence(&frame) {
+                    continue;
+                }
                 return Some(frame);
             }
             let mut chunk = [0u8; 16 * 1024];
@@ -238,4 +243,15 @@ fn parse(buf: &[u8]) -> Option<(Got, usize)> {
     }
     let payload = buf[start..start + len].to_vec();
     Some((Got::Frame { opcode, payload }, start + len))
+}
+
+fn is_presence(frame: &Got) -> bool {
+    match frame {
+        Got::Frame {
+            opcode: OP_TEXT,
+            payload,
+        } => serde_json::from_slice::<serde_json::Value>(payload)
+            .is_ok_and(|f| f.get("type").and_then(|t| t.as_str()) == Some("presence")),
+        _ => false,
+    }
 }

@@ -16,7 +16,7 @@ test("two users chat: persisted, broadcast to the room with the sender, acked wi
   const room = freshRoom();
   const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
   const joined = await ask(alice, "chat:join", { roomId: room });
-  assert.deepEqual(joined, { ok: true, history: [], unread: 0, lastRead: null });
+  assert.deepEqual(joined, { ok: true, history: [], unread: 0, lastRead: null, online: ["alice"] });
   await ask(bob, "chat:join", { roomId: room });
   const toAlice = next(alice, "chat:message");
   const toBob = next(bob, "chat:message");
@@ -45,7 +45,7 @@ test("anonymous sockets and non-members get error acks", async () => {
     assert.equal(typeof (await ask(carol, "chat:join", bad)).error, "string", JSON.stringify(bad));
   }
   await ask(carol, "chat:join", { roomId: room });
-  for (const bad of [{ roomId: room }, { roomId: room, message: "" }, { roomId: room, message: 7 }, { roomId: room, message: "x", type: "VIDEO" }, { roomId: room, message: "not-a-url", type: "IMAGE" }, { roomId: room, message: "y".repeat(4001) }]) {
+  for (const bad of [{ roomId: room }, { roomId: room, message: "" }, { roomId: room, message: 7 }, { roomId: room, message: "x", type: "a b" }, { roomId: room, message: "x", type: "x".repeat(33) }, { roomId: room, message: "not-a-url", type: "IMAGE" }, { roomId: room, message: "y".repeat(4001) }]) {
     assert.equal(typeof (await ask(carol, "chat:send", bad)).error, "string", JSON.stringify(bad).slice(0, 80));
   }
   const image = await ask(carol, "chat:send", { roomId: room, message: "https://img.example/chart.png", type: "IMAGE" });
@@ -166,7 +166,7 @@ test("plain WebSocket: ping/pong, malformed frames answered with errors, connect
   const room = freshRoom();
   const plain = await plainClient(server.url, { sessionId: room, token: mintToken({ sub: "p" }) });
   plain.send({ type: "ping" });
-  assert.deepEqual(await plain.next(), { type: "pong" });
+  assert.deepEqual(await plain.next((f) => f.type === "pong"), { type: "pong" });
   for (const [frame, needle] of [["{not json", /malformed JSON/], [{ content: "x" }, /missing type/], [{ type: "dance" }, /unknown type/], [{ type: "message" }, /missing content/], [{ type: "message", content: 5 }, /must be a string/], [{ type: "read", messageId: "zz" }, /message id/]]) {
     plain.send(frame);
     const err = await plain.next((f) => f.type === "error");
@@ -175,7 +175,7 @@ test("plain WebSocket: ping/pong, malformed frames answered with errors, connect
   plain.ws.send(Buffer.from([1, 2, 3]));
   assert.match((await plain.next((f) => f.type === "error")).message, /JSON text/);
   plain.send({ type: "ping" });
-  assert.deepEqual(await plain.next(), { type: "pong" }, "still open");
+  assert.deepEqual(await plain.next((f) => f.type === "pong"), { type: "pong" }, "still open");
   plain.close();
 });
 
