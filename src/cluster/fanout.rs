@@ -24,9 +24,32 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster_pubsub::SHARD_PREFIX;
 use super::redis::RedisPubSub;
 
 pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
+
+/// On a Redis Cluster, the fanout is split over this many shard channels,
+/// `roomcast:fanout:{0}` .. `{15}` (SPUBLISH/SSUBSCRIBE): each node publishes
+/// on one of them (picked from its id, so its envelopes keep their order) and
+/// every node subscribes to all.
+pub const FANOUT_SHARDS: usize = 16;
+
+/// The shard channels of the fanout on a Redis Cluster.
+pub fn shard_channels() -> Vec<String> {
+    (0..FANOUT_SHARDS).map(|n| format!("{SHARD_PREFIX}{n}}}")).collect()
+}
+
+/// The channel this node publishes its envelopes on.
+fn channel_of(pubsub: &RedisPubSub, origin: &str) -> String {
+    if !pubsub.is_cluster() {
+        return FANOUT_CHANNEL.to_owned();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(origin, &mut hasher);
+    let n = std::hash::Hasher::finish(&hasher) as usize % FANOUT_SHARDS;
+    format!("{SHARD_PREFIX}{n}}}")
+}
 
 /// Envelopes waiting for Redis before new ones are dropped.
 const QUEUE: usize = 16_384;
@@ -116,6 +139,7 @@ impl Fanout {
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, mut envelopes) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let channel = channel_of(&pubsub, &origin);
         let task = tokio::spawn(async move {
             loop {
                 let envelope = tokio::select! {
@@ -124,7 +148,7 @@ impl Fanout {
                 };
                 let Some(envelope) = envelope else { return };
                 let message = join_queued(envelope, &mut envelopes);
-                if let Err(e) = pubsub.publish(FANOUT_CHANNEL, message).await {
+                if let Err(e) = pubsub.publish(&channel, message).await {
                     tracing::debug!(error = %e, "fanout message not sent to other nodes");
                 }
             }

@@ -1,9 +1,12 @@
 //! The one path across nodes (`--redis-url`): envelopes out (`fanout`),
 //! arrivals in handed to a local dispatcher (`consumers`), a Redis pub/sub
-//! connection that survives outages (`redis`), Redis health (`health`), and
+//! connection that survives outages (`redis`; on a Redis Cluster
+//! `cluster_pubsub`, sharded), the connection for commands (`conn`), Redis health (`health`), and
 //! the wire format of `@socket.io/redis-emitter` (`emitter`).
 //! socketioxide itself runs on its local adapter; nothing else crosses nodes.
 
+pub mod cluster_pubsub;
+pub mod conn;
 pub mod consumers;
 pub mod emitter;
 pub mod fanout;
