@@ -5,8 +5,8 @@
 //! (served by the master of the channel's slot), plain channels with
 //! SUBSCRIBE and patterns with PSUBSCRIBE (a cluster forwards PUBLISH to every
 //! node, so one subscription anywhere hears it). A task probes, every
-//! [`PROBE_EVERY`], the master of the slot of every channel it serves (PING
-//! routed to that slot's master). While a probe fails the node is down
+//! [`PROBE_EVERY`], the master of the slot of every channel it serves (a
+//! keyed read only that master may answer). While a probe fails the node is down
 //! (`/readyz` 503, `roomcast_redis_up` 0, publishes refused and counted); then
 //! the whole connection is built again from the seed nodes (fresh slot map)
 //! and subscribed to everything again, with backoff, until every probe
@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::cluster_routing::Slot;
 use redis::{Msg, ProtocolVersion, PushInfo};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -202,26 +202,30 @@ impl Subscriber {
         self.probe(&mut conn).await.then_some((conn, pushes))
     }
 
-    /// Whether the master of every slot this node's subscriptions live on answers PING.
+    /// Whether the master of every slot this node's subscriptions live on
+    /// answers: `EXISTS <channel name>` must be served by the slot's master
+    /// (a PING would be answered by any node).
     async fn probe(&self, conn: &mut ClusterConnection) -> bool {
-        let slots: HashSet<Slot> = {
+        let names: Vec<String> = {
             let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
+            let mut seen = HashSet::new();
             (routes.channels.keys())
                 .chain(routes.sharded.keys())
                 .chain(routes.patterns.keys())
-                .map(Slot::for_key)
+                .filter(|name| seen.insert(Slot::for_key(name.as_bytes())))
+                .cloned()
                 .collect()
         };
-        let pings = slots.into_iter().map(|slot| {
+        let probes = names.into_iter().map(|name| {
             let mut conn = conn.clone();
             async move {
-                let routing =
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(slot, SlotAddr::Master)));
-                let pong = tokio::time::timeout(REQUEST_TIMEOUT, conn.route_command(redis::cmd("PING"), routing));
-                matches!(pong.await, Ok(Ok(_)))
+                let mut cmd = redis::cmd("EXISTS");
+                cmd.arg(name);
+                let answer = tokio::time::timeout(REQUEST_TIMEOUT, cmd.query_async::<i64>(&mut conn));
+                matches!(answer.await, Ok(Ok(_)))
             }
         });
-        futures_util::future::join_all(pings).await.into_iter().all(|ok| ok)
+        futures_util::future::join_all(probes).await.into_iter().all(|ok| ok)
     }
 
     async fn serve(&mut self, mut conn: ClusterConnection, mut pushes: mpsc::UnboundedReceiver<PushInfo>) -> Ended {

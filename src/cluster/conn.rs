@@ -17,6 +17,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Retries of a transaction redirected by MOVED (the slot changed hands).
+const PIPELINE_RETRIES: usize = 5;
+const PIPELINE_RETRY_GAP: Duration = Duration::from_millis(100);
+
+/// The first key of a pipeline's first command (its first argument).
+fn first_key(pipeline: &Pipeline) -> Option<Vec<u8>> {
+    let cmd = pipeline.cmd_iter().next()?;
+    match cmd.args_iter().nth(1)? {
+        redis::Arg::Simple(key) => Some(key.to_vec()),
+        _ => None,
+    }
+}
+
+fn is_moved(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved) || e.to_string().contains("Moved")
+}
+
 /// The scheme of a Redis Cluster URL.
 pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 
@@ -125,7 +142,28 @@ impl ConnectionLike for Commands {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Commands::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Commands::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Commands::Cluster(conn) => Box::pin(async move {
+                // A transaction (MULTI/EXEC) that meets MOVED right after a
+                // failover is not redirected by redis-rs: retry it while the
+                // slot map catches up.
+                let mut attempt = 0;
+                loop {
+                    match conn.req_packed_commands(pipeline, offset, count).await {
+                        Err(e) if attempt < PIPELINE_RETRIES && is_moved(&e) => {
+                            attempt += 1;
+                            // A plain command on the same key meets MOVED too,
+                            // which makes redis-rs refresh its slot map.
+                            if let Some(key) = first_key(pipeline) {
+                                let mut probe = redis::cmd("EXISTS");
+                                probe.arg(key);
+                                let _ = conn.req_packed_command(&probe).await;
+                            }
+                            tokio::time::sleep(PIPELINE_RETRY_GAP).await;
+                        }
+                        result => return result,
+                    }
+                }
+            }),
         }
     }
 
