@@ -95,7 +95,11 @@ impl ClusterPubSub {
         };
         let result = match conn {
             Some(mut conn) => {
-                let command = if channel.starts_with(SHARD_PREFIX) { "SPUBLISH" } else { "PUBLISH" };
+                let command = if channel.starts_with(SHARD_PREFIX) {
+                    "SPUBLISH"
+                } else {
+                    "PUBLISH"
+                };
                 let mut cmd = redis::cmd(command);
                 cmd.arg(channel).arg(payload);
                 match tokio::time::timeout(REQUEST_TIMEOUT, cmd.query_async::<()>(&mut conn)).await {
@@ -225,10 +229,17 @@ impl Subscriber {
                 matches!(answer.await, Ok(Ok(_)))
             }
         });
-        futures_util::future::join_all(probes).await.into_iter().all(|ok| ok)
+        futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .all(|ok| ok)
     }
 
-    async fn serve(&mut self, mut conn: ClusterConnection, mut pushes: mpsc::UnboundedReceiver<PushInfo>) -> Ended {
+    async fn serve(
+        &mut self,
+        mut conn: ClusterConnection,
+        mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+    ) -> Ended {
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.tick().await;
         loop {

@@ -102,7 +102,8 @@ impl Target {
                 Ok(Commands::Single(conn))
             }
             Target::Cluster(nodes) => {
-                let client: ClusterClient = Self::cluster_builder(nodes).build().map_err(|e| e.to_string())?;
+                let client: ClusterClient =
+                    Self::cluster_builder(nodes).build().map_err(|e| e.to_string())?;
                 let conn = tokio::time::timeout(START_TIMEOUT, client.get_async_connection())
                     .await
                     .map_err(|_| "timed out".to_owned())?
@@ -181,15 +182,20 @@ mod tests {
 
     #[test]
     fn cluster_urls_list_their_seed_nodes() {
-        let Ok(Target::Cluster(nodes)) = Target::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001/") else {
+        let Ok(Target::Cluster(nodes)) = Target::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001/")
+        else {
             panic!("not a cluster");
         };
         assert_eq!(nodes, ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
-        let Ok(Target::Cluster(nodes)) = Target::parse("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000") else {
+        let Ok(Target::Cluster(nodes)) = Target::parse("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000")
+        else {
             panic!("not a cluster");
         };
         assert_eq!(nodes, ["redis://:pw@10.0.0.1:7000", "redis://:pw@10.0.0.2:7000"]);
         assert!(Target::parse("redis+cluster://").is_err());
-        assert!(matches!(Target::parse("redis://127.0.0.1:6379"), Ok(Target::Single(_))));
+        assert!(matches!(
+            Target::parse("redis://127.0.0.1:6379"),
+            Ok(Target::Single(_))
+        ));
     }
 }

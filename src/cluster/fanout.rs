@@ -37,7 +37,9 @@ pub const FANOUT_SHARDS: usize = 16;
 
 /// The shard channels of the fanout on a Redis Cluster.
 pub fn shard_channels() -> Vec<String> {
-    (0..FANOUT_SHARDS).map(|n| format!("{SHARD_PREFIX}{n}}}")).collect()
+    (0..FANOUT_SHARDS)
+        .map(|n| format!("{SHARD_PREFIX}{n}}}"))
+        .collect()
 }
 
 /// The channel this node publishes its envelopes on.

@@ -134,7 +134,11 @@ impl RedisPubSub {
         self.subscribe_targets(targets, buffer).await
     }
 
-    async fn subscribe_targets(&self, targets: Vec<(Target, &str)>, buffer: usize) -> Result<Messages, RedisError> {
+    async fn subscribe_targets(
+        &self,
+        targets: Vec<(Target, &str)>,
+        buffer: usize,
+    ) -> Result<Messages, RedisError> {
         let (handlers, control) = match self {
             RedisPubSub::Single(p) => (&p.handlers, &p.control),
             RedisPubSub::Cluster(p) => (&p.handlers, &p.control),
@@ -231,7 +235,6 @@ impl SinglePubSub {
         }
         result
     }
-
 }
 
 /// Owns the pub/sub connection: (re)connects, (re)subscribes, dispatches.
@@ -293,7 +296,12 @@ impl Subscriber {
         let (channels, patterns): (Vec<String>, Vec<String>) = {
             let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
             (
-                routes.channels.keys().chain(routes.sharded.keys()).cloned().collect(),
+                routes
+                    .channels
+                    .keys()
+                    .chain(routes.sharded.keys())
+                    .cloned()
+                    .collect(),
                 routes.patterns.keys().cloned().collect(),
             )
         };
@@ -366,7 +374,10 @@ pub(super) fn dispatch(handlers: &Handlers, health: &RedisHealth, message: redis
         let pattern: Option<String> = message.get_pattern().ok();
         pattern.and_then(|p| routes.patterns.get(&p))
     } else {
-        routes.channels.get(channel).or_else(|| routes.sharded.get(channel))
+        routes
+            .channels
+            .get(channel)
+            .or_else(|| routes.sharded.get(channel))
     };
     if let Some(tx) = route
         && tx.try_send(message.get_payload_bytes().to_vec()).is_err()

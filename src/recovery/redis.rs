@@ -136,7 +136,12 @@ fn by_slot(pending: &[Pending]) -> Vec<Vec<Part<'_>>> {
                 None => slots.push((slot, vec![room])),
             }
         }
-        let plain: Vec<String> = p.rooms.iter().filter(|r| !p.recorded.contains(r)).cloned().collect();
+        let plain: Vec<String> = p
+            .rooms
+            .iter()
+            .filter(|r| !p.recorded.contains(r))
+            .cloned()
+            .collect();
         let mut earlier: Vec<String> = Vec::new();
         for (i, (slot, recorded)) in slots.into_iter().enumerate() {
             let mut rooms: Vec<String> = recorded.iter().map(|r| (*r).to_owned()).collect();
@@ -225,7 +230,11 @@ impl RedisHistory {
     }
 
     /// One script run: every key it names is in `parts`' recorded rooms.
-    async fn record_parts(&self, parts: &[Part<'_>], claim: Option<&Claim<'_>>) -> Result<bool, HistoryError> {
+    async fn record_parts(
+        &self,
+        parts: &[Part<'_>],
+        claim: Option<&Claim<'_>>,
+    ) -> Result<bool, HistoryError> {
         let mut invocation = self.record.prepare_invoke();
         let (claim_payload, claim_index): (&[u8], u32) = claim.map_or((b"", 0), |c| (c.payload, c.index));
         invocation
@@ -344,7 +353,10 @@ mod tests {
         let users: Vec<String> = (0..20).map(|i| format!("user:{i}")).collect();
         let mut rooms: Vec<&str> = users.iter().map(String::as_str).collect();
         rooms.push("admin");
-        let events = [pending(&rooms, &rooms[..20]), pending(&["trades:A"], &["trades:A"])];
+        let events = [
+            pending(&rooms, &rooms[..20]),
+            pending(&["trades:A"], &["trades:A"]),
+        ];
         let groups = by_slot(&events);
         assert!(groups.len() > 2, "20 users spread over several slots");
         let mut delivered: Vec<String> = Vec::new();
@@ -355,7 +367,10 @@ mod tests {
             assert_eq!(slots.len(), 1, "one slot per script run");
             for part in parts.iter().filter(|p| p.pending.rooms.len() > 1) {
                 assert!(part.except.iter().all(|r| delivered.contains(r)));
-                assert!(part.rooms.iter().all(|r| !delivered.contains(r)), "each room in one envelope");
+                assert!(
+                    part.rooms.iter().all(|r| !delivered.contains(r)),
+                    "each room in one envelope"
+                );
                 delivered.extend(part.rooms.iter().cloned());
             }
         }

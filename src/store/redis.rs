@@ -14,10 +14,10 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{RoomKeys, user_rooms};
-use crate::cluster::conn::{Commands, Target};
 use super::{
     ChatMessage, ChatStore, MAX_ROOMS_PER_USER, MessageId, NewMessage, ReadState, RoomSummary, StoreError,
 };
+use crate::cluster::conn::{Commands, Target};
 
 /// How long a retried `clientMsgId` is recognised.
 const DEDUPE_TTL_SECS: u64 = 24 * 3600;
@@ -402,7 +402,9 @@ impl RedisStore {
             for (room_id, _) in &joined {
                 pipe.hget(RoomKeys::new(room_id).meta(), "last");
             }
-            pipe.query_async(&mut self.conn.clone()).await.map_err(unavailable)?
+            pipe.query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?
         };
         let mut rooms: Vec<(u64, String, Option<String>)> = joined
             .into_iter()
