@@ -4,11 +4,12 @@
 # line per run to load/results/<date>.jsonl; then prints the table for
 # BENCHMARKS.md (load/summarize.py). Bounded: every run stops by itself.
 #   bash load/bench.sh
+#   BENCH_ONLY=cluster-rc CLUSTER_SECONDS=3 RATES=1000 BENCH_OUT=/tmp/check.jsonl bash load/bench.sh   # one scenario, briefly
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p roomcast -p roomcast-load
 (cd load/baseline && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-out="load/results/$(date -u +%Y-%m-%d).jsonl"
+out="${BENCH_OUT:-load/results/$(date -u +%Y-%m-%d).jsonl}"
 : > "$out"
 LOAD=./target/release/roomcast-load
 KEY=bench
@@ -16,22 +17,27 @@ KEY=bench
 # step with loss or a missed rate), and the publisher's concurrent requests:
 # enough that the publisher's round trips never set the rate (with 4, a
 # cluster sharing one core capped the publisher near 3,000 prices/s).
-RATES="250 500 1000 2000 3000 4000 5000 6000 7000 8000 10000"
+RATES="${RATES:-250 500 1000 2000 3000 4000 5000 6000 7000 8000 10000}"
+CLUSTER_SECONDS=${CLUSTER_SECONDS:-8}
 PUBLISHERS=16
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# want SCENARIO: every scenario runs unless BENCH_ONLY names one
+want() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
+
 wait_http() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; echo "no server on $1" >&2; return 1; }
 
-# start SERVER PORT [REDIS_PORT] [NODE_ID] -> sets $pid
+# start SERVER PORT [REDIS_PORT or URL] [NODE_ID] -> sets $pid
 start() {
   local server=$1 port=$2 redis=${3:-} node=${4:-n1}
+  case "$redis" in ""|*://*) ;; *) redis=redis://127.0.0.1:$redis ;; esac
   if [ "$server" = roomcast ]; then
     taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key $KEY --node-id "$node" --max-connections-per-ip 0 \
-      --log-format json --rate-limit '*=1000/s' ${redis:+--redis-url redis://127.0.0.1:$redis} >/dev/null 2>&1 &
+      --log-format json --rate-limit '*=1000/s' ${redis:+--redis-url $redis} >/dev/null 2>&1 &
   else
-    env PORT=$port PUBLISH_KEY=$KEY ${redis:+REDIS_URL=redis://127.0.0.1:$redis} taskset -c 0 node load/baseline/server.js >/dev/null 2>&1 &
+    env PORT=$port PUBLISH_KEY=$KEY ${redis:+REDIS_URL=$redis} taskset -c 0 node load/baseline/server.js >/dev/null 2>&1 &
   fi
   pid=$!
   pids+=($pid)
@@ -50,6 +56,7 @@ run() {
 }
 
 for server in roomcast node; do
+  want single || break
   port=4400
   # latency
   start $server $port
@@ -69,12 +76,15 @@ for server in roomcast node; do
 done
 
 # 19,000 connections held through a heartbeat (25 s), roomcast
-start roomcast 4400
-run connections roomcast "19000 held 40 s" -- --url http://127.0.0.1:4400 --clients 19000 --symbols 20 --per-client 1 --rate 0 --seconds 40 --server-pid $pid --connect-concurrency 500 || true
-stop $pid
+if want single; then
+  start roomcast 4400
+  run connections roomcast "19000 held 40 s" -- --url http://127.0.0.1:4400 --clients 19000 --symbols 20 --per-client 1 --rate 0 --seconds 40 --server-pid $pid --connect-concurrency 500 || true
+  stop $pid
+fi
 
 # cluster: redis + 3 nodes (all on core 0), clients over the 3, publisher to node 1
 for server in roomcast node; do
+  want cluster || break
   taskset -c 0 redis-server --port 4490 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
   redis_pid=$!; pids+=($redis_pid)
   for _ in $(seq 50); do redis-cli -p 4490 ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -82,10 +92,34 @@ for server in roomcast node; do
   for i in 1 2 3; do start $server $((4400 + i)) 4490 n$i; nodes+=($pid); done
   for rate in $RATES; do
     run cluster $server "$rate prices/s" -- --url http://127.0.0.1:4401,http://127.0.0.1:4402,http://127.0.0.1:4403 \
-      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds 8 || break
+      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds $CLUSTER_SECONDS || break
   done
   stop "${nodes[@]}" $redis_pid
 done
+
+# cluster-rc: the same on a Redis Cluster of 3 masters (no replicas; all on
+# core 0 like the single Redis above), roomcast only (the fanout on sharded
+# pub/sub, roomcast:fanout:{0..15})
+if want cluster-rc; then
+  rc_dir=$(mktemp -d)
+  masters=()
+  for port in 4491 4492 4493; do
+    taskset -c 0 redis-server --port $port --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$rc_dir/nodes-$port.conf" \
+      --dir "$rc_dir" --save "" --appendonly no >/dev/null 2>&1 &
+    masters+=($!); pids+=($!)
+  done
+  for port in 4491 4492 4493; do for _ in $(seq 50); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done; done
+  redis-cli --cluster create 127.0.0.1:4491 127.0.0.1:4492 127.0.0.1:4493 --cluster-yes >/dev/null
+  for _ in $(seq 100); do redis-cli -p 4491 cluster info | grep -q cluster_state:ok && break; sleep 0.1; done
+  nodes=()
+  for i in 1 2 3; do start roomcast $((4400 + i)) redis+cluster://127.0.0.1:4491,127.0.0.1:4492,127.0.0.1:4493 n$i; nodes+=($pid); done
+  for rate in $RATES; do
+    run cluster-rc roomcast "$rate prices/s" -- --url http://127.0.0.1:4401,http://127.0.0.1:4402,http://127.0.0.1:4403 \
+      --publish-url http://127.0.0.1:4401 --clients 2000 --symbols 20 --per-client 1 --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds $CLUSTER_SECONDS || break
+  done
+  stop "${nodes[@]}" "${masters[@]}"
+  rm -rf "$rc_dir"
+fi
 
 echo "results: $out" >&2
 python3 load/summarize.py "$out"

@@ -92,6 +92,13 @@ def main(path):
         if clu.get(s) and fan.get(s):
             c, f = clu[s]["price_update"]["per_sec"], fan[s]["price_update"]["per_sec"]
             out.append(f"\n{s}: best loss-free cluster rate {c:,.0f}/s vs single node {f:,.0f}/s: cross-node cost **{(1 - c / f) * 100:.0f} %** (target ≤ 25 % for roomcast).")
+
+    if any(r["scenario"] == "cluster-rc" for r in runs):
+        out.append("\n### cluster-rc: the same 3 nodes on a Redis Cluster of 3 masters (one core), sharded pub/sub\n")
+        rc = sweep(out, runs, "cluster-rc")
+        if rc.get("roomcast") and clu.get("roomcast"):
+            r, c = rc["roomcast"]["price_update"]["per_sec"], clu["roomcast"]["price_update"]["per_sec"]
+            out.append(f"\nroomcast: best loss-free rate on the Redis Cluster {r:,.0f}/s vs one Redis {c:,.0f}/s.")
     print("\n".join(out))
 
 

@@ -22,7 +22,8 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_LISTEN", default_value = "0.0.0.0:3000")]
     pub listen: SocketAddr,
 
-    /// Redis URL. Unset: single node with in-memory state.
+    /// Redis URL (`redis://host:port`), or a Redis Cluster
+    /// (`redis+cluster://host:port[,host:port...]`). Unset: single node with in-memory state.
     #[arg(long, env = "ROOMCAST_REDIS_URL")]
     pub redis_url: Option<Secret>,
 

@@ -20,6 +20,8 @@ mod node;
 pub mod protocol;
 /// Chat presence, for the cost test in `tests/api/presence_cost.rs`.
 pub use chat::presence;
+/// The Redis command connection (one Redis or a cluster), for the same test.
+pub use cluster::conn::Commands;
 mod rate_limit;
 mod realtime;
 mod recovery;

@@ -30,6 +30,7 @@ use crate::chat::plain_ws::PlainWs;
 use crate::chat::presence::{HEARTBEATS_PER_TIMEOUT, Presence, SharedPresence};
 use crate::chat::webhook::{Webhook, WebhookMetrics, Worker};
 use crate::chat::ws_socket::Keepalive;
+use crate::cluster::conn::{Commands, Target as RedisTarget};
 use crate::cluster::consumers::Consumers;
 use crate::cluster::fanout::Fanout;
 use crate::cluster::health::RedisHealth;
@@ -97,15 +98,15 @@ pub struct Application {
 enum Backend {
     /// One node, everything in memory.
     Memory,
-    /// Several nodes through one Redis: pub/sub for the path across nodes,
-    /// streams and hashes for chat.
+    /// Several nodes through one Redis or a Redis Cluster: pub/sub for the
+    /// path across nodes, streams and hashes for chat.
     Redis {
         pubsub: RedisPubSub,
         health: Arc<RedisHealth>,
         store: Arc<RedisStore>,
         subscriber: JoinHandle<()>,
         /// Commands of the recovery streams and the latest prices.
-        commands: redis::aio::ConnectionManager,
+        commands: Commands,
     },
 }
 
@@ -118,26 +119,16 @@ impl Backend {
         let Some(url) = &config.redis_url else {
             return Ok(Backend::Memory);
         };
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| anyhow::anyhow!("--redis-url is not a valid Redis URL: {e}"))?;
+        let target = RedisTarget::parse(url.expose()).map_err(anyhow::Error::msg)?;
         let health = Arc::new(RedisHealth::new(metrics));
-        let (pubsub, subscriber) = RedisPubSub::connect(client.clone(), health.clone(), shutdown.clone())
+        let (pubsub, subscriber) = RedisPubSub::connect(&target, health.clone(), shutdown.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
-        let store = RedisStore::connect(client.clone(), config.chat_history_max as usize)
+        let commands = target
+            .commands()
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
-        let commands_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let commands = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::aio::ConnectionManager::new_with_config(client, commands_config),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("cannot reach Redis at start-up: timed out"))?
-        .map_err(|e| anyhow::anyhow!("cannot reach Redis at start-up: {e}"))?;
+        let store = RedisStore::new(commands.clone(), config.chat_history_max as usize);
         Ok(Backend::Redis {
             pubsub,
             health,

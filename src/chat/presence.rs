@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::cluster::conn::Commands;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::out::PresenceChange;
 use crate::store::keys::escape;
@@ -129,7 +129,7 @@ pub fn presence_key(room_id: &str) -> String {
 
 /// The part shared by every node, in Redis.
 pub struct SharedPresence {
-    conn: ConnectionManager,
+    conn: Commands,
     /// This node instance (unique per process).
     node: String,
     ttl_ms: u64,
@@ -141,7 +141,7 @@ pub struct SharedPresence {
 }
 
 impl SharedPresence {
-    pub fn new(conn: ConnectionManager, node: String, timeout: Duration) -> Self {
+    pub fn new(conn: Commands, node: String, timeout: Duration) -> Self {
         Self {
             conn,
             node,

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::emitter::{self, BROADCAST_PATTERN, Broadcast, REQUEST_CHANNEL, Request};
-use super::fanout::{FANOUT_CHANNEL, Kind, envelopes};
+use super::fanout::{FANOUT_CHANNEL, Kind, envelopes, shard_channels};
 use super::redis::{Messages, RedisPubSub};
 use crate::metrics::{Metrics, REDIS_MESSAGES};
 
@@ -112,6 +112,22 @@ impl Consumers {
             emitter,
             shutdown.clone(),
         )));
+        // On a cluster, other nodes' envelopes arrive on the fanout's shard
+        // channels (one queue; each sender uses one shard, so its order holds).
+        if this.pubsub.is_cluster() {
+            let shards = shard_channels();
+            let shards: Vec<&str> = shards.iter().map(String::as_str).collect();
+            let messages = this
+                .pubsub
+                .subscribe_sharded(&shards, CHANNEL_BUFFER)
+                .await
+                .map_err(|e| format!("cannot subscribe to the fanout's shard channels: {e}"))?;
+            tasks.push(tokio::spawn(this.clone().read(
+                FANOUT_CHANNEL.to_owned(),
+                messages,
+                shutdown.clone(),
+            )));
+        }
         for channel in channels {
             let messages = this
                 .pubsub

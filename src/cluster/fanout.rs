@@ -26,9 +26,34 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster_pubsub::SHARD_PREFIX;
 use super::redis::RedisPubSub;
 
 pub const FANOUT_CHANNEL: &str = "roomcast:fanout";
+
+/// On a Redis Cluster, the fanout is split over this many shard channels,
+/// `roomcast:fanout:{0}` .. `{15}` (SPUBLISH/SSUBSCRIBE): each node publishes
+/// on one of them (picked from its id, so its envelopes keep their order) and
+/// every node subscribes to all.
+pub const FANOUT_SHARDS: usize = 16;
+
+/// The shard channels of the fanout on a Redis Cluster.
+pub fn shard_channels() -> Vec<String> {
+    (0..FANOUT_SHARDS)
+        .map(|n| format!("{SHARD_PREFIX}{n}}}"))
+        .collect()
+}
+
+/// The channel this node publishes its envelopes on.
+fn channel_of(pubsub: &RedisPubSub, origin: &str) -> String {
+    if !pubsub.is_cluster() {
+        return FANOUT_CHANNEL.to_owned();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(origin, &mut hasher);
+    let n = std::hash::Hasher::finish(&hasher) as usize % FANOUT_SHARDS;
+    format!("{SHARD_PREFIX}{n}}}")
+}
 
 /// Envelopes waiting for Redis before new ones are dropped.
 const QUEUE: usize = 16_384;
@@ -126,9 +151,11 @@ impl Fanout {
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, mut envelopes) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let channel = channel_of(&pubsub, &origin);
         let (reliable, retried) = mpsc::channel(RELIABLE_QUEUE);
         let reliable_task = tokio::spawn(send_reliably(
             pubsub.clone(),
+            channel.clone(),
             retried,
             dropped.clone(),
             shutdown.clone(),
@@ -141,7 +168,7 @@ impl Fanout {
                 };
                 let Some(envelope) = envelope else { return };
                 let message = join_queued(envelope, &mut envelopes);
-                if let Err(e) = pubsub.publish(FANOUT_CHANNEL, message).await {
+                if let Err(e) = pubsub.publish(&channel, message).await {
                     tracing::debug!(error = %e, "fanout message not sent to other nodes");
                 }
             }
@@ -199,6 +226,7 @@ impl Fanout {
 /// too old; on shutdown, what is left gets one more try.
 async fn send_reliably(
     pubsub: RedisPubSub,
+    channel: String,
     mut queued: mpsc::Receiver<(Instant, Vec<u8>)>,
     dropped: Counter,
     shutdown: CancellationToken,
@@ -210,7 +238,7 @@ async fn send_reliably(
         };
         let Some((queued_at, envelope)) = next else { return };
         let mut wait = RETRY_FIRST;
-        while pubsub.publish(FANOUT_CHANNEL, envelope.clone()).await.is_err() {
+        while pubsub.publish(&channel, envelope.clone()).await.is_err() {
             if queued_at.elapsed() > RELIABLE_MAX_AGE || shutdown.is_cancelled() {
                 dropped.increment(1);
                 tracing::warn!("chat envelope not sent to other nodes: Redis unreachable for too long");

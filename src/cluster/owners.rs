@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::conn::Commands;
 use axum::http::Uri;
-use redis::aio::ConnectionManager;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,7 @@ pub enum OwnersError {
 
 /// The registry of session owners, as one node uses it.
 pub struct SessionOwners {
-    redis: ConnectionManager,
+    redis: Commands,
     /// This node's address; `None`: its sessions are not registered (other
     /// nodes cannot forward to it), though it still forwards to others.
     me: Option<NodeUrl>,
@@ -128,7 +128,7 @@ pub struct SessionOwners {
 }
 
 impl SessionOwners {
-    pub fn new(redis: ConnectionManager, me: Option<NodeUrl>) -> Self {
+    pub fn new(redis: Commands, me: Option<NodeUrl>) -> Self {
         Self {
             redis,
             me,
@@ -243,7 +243,9 @@ impl SessionOwners {
     async fn refresh(&self, sids: &[String]) -> Result<(), OwnersError> {
         let Some(me) = &self.me else { return Ok(()) };
         let me = me.to_string();
-        for chunk in sids.chunks(REFRESH_CHUNK) {
+        // On a Redis Cluster the keys of one pipeline must share a slot: one key a pipeline.
+        let chunk_len = if self.redis.is_cluster() { 1 } else { REFRESH_CHUNK };
+        for chunk in sids.chunks(chunk_len) {
             let mut pipe = redis::pipe();
             for sid in chunk {
                 pipe.cmd("SET")

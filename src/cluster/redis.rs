@@ -4,7 +4,8 @@
 //! subscribes again to every channel and pattern it serves, so cross-node
 //! delivery resumes by itself. Publishing uses a reconnecting `ConnectionManager`. A publish
 //! that Redis did not take is an error for the caller (and counted): nothing
-//! here reports success for a message it did not send.
+//! here reports success for a message it did not send. On a Redis Cluster
+//! the same is done by [`ClusterPubSub`] (sharded channels, failover).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,16 +18,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster_pubsub::ClusterPubSub;
+use super::conn;
 use super::health::RedisHealth;
 
 /// Time allowed to one publish request before it is given up.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often an idle subscriber connection is probed with PING.
-const PROBE_EVERY: Duration = Duration::from_secs(2);
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const START_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(2);
+pub(super) const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(2);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -43,39 +46,135 @@ pub enum RedisError {
 /// Payloads received on one channel.
 pub type Messages = mpsc::Receiver<Vec<u8>>;
 
-/// Where the messages of each channel (SUBSCRIBE) and of each pattern
-/// (PSUBSCRIBE) go.
+/// Where the messages of each channel (SUBSCRIBE, or SSUBSCRIBE on a
+/// cluster) and of each pattern (PSUBSCRIBE) go.
 #[derive(Default)]
-struct Routes {
-    channels: HashMap<String, mpsc::Sender<Vec<u8>>>,
-    patterns: HashMap<String, mpsc::Sender<Vec<u8>>>,
+pub(super) struct Routes {
+    pub(super) channels: HashMap<String, mpsc::Sender<Vec<u8>>>,
+    pub(super) sharded: HashMap<String, mpsc::Sender<Vec<u8>>>,
+    pub(super) patterns: HashMap<String, mpsc::Sender<Vec<u8>>>,
 }
 
-type Handlers = Arc<RwLock<Routes>>;
+pub(super) type Handlers = Arc<RwLock<Routes>>;
 
-/// A channel name, or a glob pattern of channel names.
+/// A channel name, a shard channel name (cluster only), or a glob pattern of channel names.
 #[derive(Clone, Copy)]
-enum Target {
+pub(super) enum Target {
     Channel,
+    Sharded,
     Pattern,
 }
 
-enum Control {
+pub(super) enum Control {
     Subscribe(Target, String, oneshot::Sender<()>),
+}
+
+/// Publishing and subscribing on one Redis or on a Redis Cluster, resilient to outages.
+#[derive(Clone)]
+pub enum RedisPubSub {
+    Single(SinglePubSub),
+    Cluster(ClusterPubSub),
+}
+
+impl RedisPubSub {
+    /// Connects (failing if Redis cannot be reached now) and starts the subscriber task.
+    pub async fn connect(
+        target: &conn::Target,
+        health: Arc<RedisHealth>,
+        shutdown: CancellationToken,
+    ) -> Result<(Self, JoinHandle<()>), RedisError> {
+        match target {
+            conn::Target::Single(client) => {
+                let (pubsub, task) = SinglePubSub::connect(client.clone(), health, shutdown).await?;
+                Ok((RedisPubSub::Single(pubsub), task))
+            }
+            conn::Target::Cluster(nodes) => {
+                let (pubsub, task) = ClusterPubSub::connect(nodes.clone(), health, shutdown).await?;
+                Ok((RedisPubSub::Cluster(pubsub), task))
+            }
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, RedisPubSub::Cluster(_))
+    }
+
+    /// Publishes `payload` on `channel` (SPUBLISH for a shard channel on a
+    /// cluster). While Redis is down this fails at once; every failure is
+    /// counted in `roomcast_redis_publish_errors_total`.
+    pub async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), RedisError> {
+        match self {
+            RedisPubSub::Single(p) => p.publish(channel, payload).await,
+            RedisPubSub::Cluster(p) => p.publish(channel, payload).await,
+        }
+    }
+
+    /// Subscribes to `channel`; messages beyond `buffer` waiting are dropped and counted.
+    pub async fn subscribe(&self, channel: &str, buffer: usize) -> Result<Messages, RedisError> {
+        self.subscribe_all(&[channel], &[], buffer).await
+    }
+
+    /// Subscribes to `channels` and to every channel matching the glob
+    /// `patterns` (PSUBSCRIBE), all into one queue in the order Redis sent
+    /// them; messages beyond `buffer` waiting are dropped and counted.
+    pub async fn subscribe_all(
+        &self,
+        channels: &[&str],
+        patterns: &[&str],
+        buffer: usize,
+    ) -> Result<Messages, RedisError> {
+        let targets = (channels.iter().map(|c| (Target::Channel, *c)))
+            .chain(patterns.iter().map(|p| (Target::Pattern, *p)));
+        self.subscribe_targets(targets.collect(), buffer).await
+    }
+
+    /// Subscribes to shard channels (SSUBSCRIBE; on a cluster only), all into one queue.
+    pub async fn subscribe_sharded(&self, channels: &[&str], buffer: usize) -> Result<Messages, RedisError> {
+        let targets = channels.iter().map(|c| (Target::Sharded, *c)).collect();
+        self.subscribe_targets(targets, buffer).await
+    }
+
+    async fn subscribe_targets(
+        &self,
+        targets: Vec<(Target, &str)>,
+        buffer: usize,
+    ) -> Result<Messages, RedisError> {
+        let (handlers, control) = match self {
+            RedisPubSub::Single(p) => (&p.handlers, &p.control),
+            RedisPubSub::Cluster(p) => (&p.handlers, &p.control),
+        };
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        for (target, name) in targets {
+            {
+                let mut routes = handlers.write().unwrap_or_else(|e| e.into_inner());
+                match target {
+                    Target::Channel => routes.channels.insert(name.to_owned(), tx.clone()),
+                    Target::Sharded => routes.sharded.insert(name.to_owned(), tx.clone()),
+                    Target::Pattern => routes.patterns.insert(name.to_owned(), tx.clone()),
+                };
+            }
+            let (done_tx, done) = oneshot::channel();
+            control
+                .send(Control::Subscribe(target, name.to_owned(), done_tx))
+                .map_err(|_| RedisError::Stopped)?;
+            let _ = tokio::time::timeout(START_TIMEOUT, done).await;
+        }
+        Ok(rx)
+    }
 }
 
 /// Publishing and subscribing on one Redis, resilient to outages.
 #[derive(Clone)]
-pub struct RedisPubSub {
+pub struct SinglePubSub {
     publisher: ConnectionManager,
     handlers: Handlers,
     control: mpsc::UnboundedSender<Control>,
     health: Arc<RedisHealth>,
 }
 
-impl RedisPubSub {
+impl SinglePubSub {
     /// Connects (failing if Redis cannot be reached now) and starts the subscriber task.
-    pub async fn connect(
+    async fn connect(
         client: redis::Client,
         health: Arc<RedisHealth>,
         shutdown: CancellationToken,
@@ -120,9 +219,7 @@ impl RedisPubSub {
         }
     }
 
-    /// Publishes `payload` on `channel`. While Redis is down this fails at
-    /// once; every failure is counted in `roomcast_redis_publish_errors_total`.
-    pub async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), RedisError> {
+    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), RedisError> {
         let result = if self.health.is_up() {
             let mut conn = self.publisher.clone();
             match tokio::time::timeout(REQUEST_TIMEOUT, conn.publish::<_, _, ()>(channel, payload)).await {
@@ -137,45 +234,6 @@ impl RedisPubSub {
             self.health.publish_failed();
         }
         result
-    }
-
-    /// Subscribes to `channel`; messages beyond `buffer` waiting are dropped and counted.
-    pub async fn subscribe(&self, channel: &str, buffer: usize) -> Result<Messages, RedisError> {
-        self.subscribe_all(&[channel], &[], buffer).await
-    }
-
-    /// Subscribes to `channels` and to every channel matching the glob
-    /// `patterns` (PSUBSCRIBE), all into one queue in the order Redis sent
-    /// them; messages beyond `buffer` waiting are dropped and counted.
-    pub async fn subscribe_all(
-        &self,
-        channels: &[&str],
-        patterns: &[&str],
-        buffer: usize,
-    ) -> Result<Messages, RedisError> {
-        let (tx, rx) = mpsc::channel(buffer.max(1));
-        let targets = (channels.iter().map(|c| (Target::Channel, *c)))
-            .chain(patterns.iter().map(|p| (Target::Pattern, *p)));
-        for (target, name) in targets {
-            {
-                let mut routes = self.handlers.write().unwrap_or_else(|e| e.into_inner());
-                match target {
-                    Target::Channel => routes.channels.insert(name.to_owned(), tx.clone()),
-                    Target::Pattern => routes.patterns.insert(name.to_owned(), tx.clone()),
-                };
-            }
-            self.send_subscribe(target, name).await?;
-        }
-        Ok(rx)
-    }
-
-    async fn send_subscribe(&self, target: Target, name: &str) -> Result<(), RedisError> {
-        let (done_tx, done) = oneshot::channel();
-        self.control
-            .send(Control::Subscribe(target, name.to_owned(), done_tx))
-            .map_err(|_| RedisError::Stopped)?;
-        let _ = tokio::time::timeout(START_TIMEOUT, done).await;
-        Ok(())
     }
 }
 
@@ -238,7 +296,12 @@ impl Subscriber {
         let (channels, patterns): (Vec<String>, Vec<String>) = {
             let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
             (
-                routes.channels.keys().cloned().collect(),
+                routes
+                    .channels
+                    .keys()
+                    .chain(routes.sharded.keys())
+                    .cloned()
+                    .collect(),
                 routes.patterns.keys().cloned().collect(),
             )
         };
@@ -264,7 +327,7 @@ impl Subscriber {
                 command = self.commands.recv() => match command {
                     Some(Control::Subscribe(target, name, done)) => {
                         let ok = match target {
-                            Target::Channel => sink.subscribe(&name).await.is_ok(),
+                            Target::Channel | Target::Sharded => sink.subscribe(&name).await.is_ok(),
                             Target::Pattern => sink.psubscribe(&name).await.is_ok(),
                         };
                         let _ = done.send(());
@@ -299,19 +362,27 @@ impl Subscriber {
     }
 
     fn dispatch(&self, message: redis::Msg) {
-        let channel = message.get_channel_name();
-        let routes = self.handlers.read().unwrap_or_else(|e| e.into_inner());
-        let route = if message.from_pattern() {
-            let pattern: Option<String> = message.get_pattern().ok();
-            pattern.and_then(|p| routes.patterns.get(&p))
-        } else {
-            routes.channels.get(channel)
-        };
-        if let Some(tx) = route
-            && tx.try_send(message.get_payload_bytes().to_vec()).is_err()
-        {
-            self.health.message_dropped();
-            tracing::warn!(channel, "redis message dropped: consumer is behind");
-        }
+        dispatch(&self.handlers, &self.health, message);
+    }
+}
+
+/// Hands a received message to the queue of its channel, shard channel or pattern.
+pub(super) fn dispatch(handlers: &Handlers, health: &RedisHealth, message: redis::Msg) {
+    let channel = message.get_channel_name();
+    let routes = handlers.read().unwrap_or_else(|e| e.into_inner());
+    let route = if message.from_pattern() {
+        let pattern: Option<String> = message.get_pattern().ok();
+        pattern.and_then(|p| routes.patterns.get(&p))
+    } else {
+        routes
+            .channels
+            .get(channel)
+            .or_else(|| routes.sharded.get(channel))
+    };
+    if let Some(tx) = route
+        && tx.try_send(message.get_payload_bytes().to_vec()).is_err()
+    {
+        health.message_dropped();
+        tracing::warn!(channel, "redis message dropped: consumer is behind");
     }
 }

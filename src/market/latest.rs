@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::cluster::conn::Commands;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ pub struct LatestPrices {
 }
 
 struct LatestInRedis {
-    conn: ConnectionManager,
+    conn: Commands,
     health: Arc<RedisHealth>,
     writes: mpsc::Sender<Vec<(String, f64)>>,
 }
@@ -50,7 +50,7 @@ impl LatestPrices {
 
     /// Kept in memory and in Redis; returns the writer task.
     pub fn with_redis(
-        conn: ConnectionManager,
+        conn: Commands,
         health: Arc<RedisHealth>,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
@@ -134,7 +134,7 @@ impl LatestPrices {
 
 /// Writes queued batches: what queued meanwhile goes into one HSET.
 async fn write_behind(
-    conn: ConnectionManager,
+    conn: Commands,
     health: Arc<RedisHealth>,
     mut queued: mpsc::Receiver<Vec<(String, f64)>>,
     shutdown: CancellationToken,

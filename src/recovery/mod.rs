@@ -92,6 +92,7 @@ pub struct Pending {
 /// An event with its offsets, ready for this node's sockets.
 struct Recorded {
     rooms: Vec<String>,
+    except: Vec<String>,
     stored: Arc<Stored>,
     offsets: Vec<(String, Offset)>,
 }
@@ -100,6 +101,10 @@ struct Recorded {
 #[derive(Deserialize)]
 struct Wire {
     rooms: Vec<String>,
+    /// Sockets in these rooms had the event from an earlier envelope (a Redis
+    /// Cluster records rooms of different slots in separate runs).
+    #[serde(default)]
+    except: Vec<String>,
     event: String,
     data: Box<RawValue>,
     offsets: HashMap<String, String>,
@@ -161,6 +166,7 @@ impl Recovery {
                         .collect();
                     self.deliver(Recorded {
                         rooms: p.rooms,
+                        except: Vec::new(),
                         stored: p.stored,
                         offsets,
                     })
@@ -251,6 +257,7 @@ impl Recovery {
             });
             self.deliver(Recorded {
                 rooms: wire.rooms,
+                except: wire.except,
                 stored,
                 offsets,
             })
@@ -264,14 +271,22 @@ impl Recovery {
     async fn deliver(&self, recorded: Recorded) {
         let Recorded {
             rooms,
+            except,
             stored,
             offsets,
         } = recorded;
         if !self.members.any() || offsets.is_empty() {
-            let sent = self.io.local().to(rooms).emit(&stored.event, &stored.data).await;
+            let sent = self
+                .io
+                .local()
+                .to(rooms)
+                .except(except)
+                .emit(&stored.event, &stored.data)
+                .await;
             return self.metrics.record_broadcast(&stored.event, sent);
         }
-        let marked: Vec<String> = offsets.iter().map(|(room, _)| recover_room(room)).collect();
+        let mut marked: Vec<String> = offsets.iter().map(|(room, _)| recover_room(room)).collect();
+        marked.extend(except);
         let sent = self
             .io
             .local()

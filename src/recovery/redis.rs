@@ -12,12 +12,23 @@
 //!
 //! The script may also claim a message that every node received from a
 //! service channel (`roomcast:trades`, `roomcast:emit`): the first node to
-//! claim it records it, the others skip it.
+//! claim it records it, the others skip it. (The claim key carries the first
+//! room's hash tag.)
+//!
+//! On a Redis Cluster a script may only touch keys of one slot, so the rooms
+//! are grouped by slot and each group is one script run (its own claim, its
+//! own envelope, PUBLISHed, which a cluster forwards to every node). An event
+//! for rooms on several slots goes out in one envelope per slot: the first
+//! carries the rooms that are not recorded too, and each later one leaves out
+//! the sockets in the rooms of the earlier ones (`except`), so a socket still
+//! gets the event once. A room's events still come from one master in offset
+//! order.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::cluster::conn::Commands;
+use redis::cluster_routing::Slot;
 use redis::{Script, Value};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -34,7 +45,8 @@ pub const CLAIM_TTL_MS: u64 = 10_000;
 
 const RECORD: &str = r#"
 if ARGV[5] ~= '' then
-  local claim = 'roomcast:rec:claim:' .. redis.sha1hex(ARGV[5]) .. ':' .. ARGV[6]
+  local tag = string.match(KEYS[1] or '', '{[^}]*}') or ''
+  local claim = 'roomcast:rec:claim:' .. tag .. redis.sha1hex(ARGV[5]) .. ':' .. ARGV[6]
   if not redis.call('SET', claim, '1', 'NX', 'PX', ARGV[8]) then return false end
 end
 local ids, out = {}, {}
@@ -82,8 +94,74 @@ pub enum HistoryError {
 #[derive(Serialize)]
 struct Head<'a> {
     rooms: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    except: &'a [String],
     event: &'a str,
     data: &'a RawValue,
+}
+
+/// The part of one pending event recorded by one script run.
+struct Part<'a> {
+    pending: &'a Pending,
+    /// The rooms this part's envelope delivers to.
+    rooms: Vec<String>,
+    /// The rooms whose sockets an earlier part delivered to.
+    except: Vec<String>,
+    /// The rooms this run records the event in.
+    recorded: Vec<&'a str>,
+}
+
+/// Every event whole, for one Redis.
+fn whole(pending: &[Pending]) -> Vec<Part<'_>> {
+    pending
+        .iter()
+        .map(|p| Part {
+            pending: p,
+            rooms: p.rooms.clone(),
+            except: Vec::new(),
+            recorded: p.recorded.iter().map(String::as_str).collect(),
+        })
+        .collect()
+}
+
+/// The parts of every event grouped by the slot of their recorded rooms, for a cluster.
+fn by_slot(pending: &[Pending]) -> Vec<Vec<Part<'_>>> {
+    let mut groups: Vec<(Slot, Vec<Part<'_>>)> = Vec::new();
+    for p in pending {
+        let mut slots: Vec<(Slot, Vec<&str>)> = Vec::new();
+        for room in &p.recorded {
+            let slot = Slot::for_key(stream_key(room));
+            match slots.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, rooms)) => rooms.push(room),
+                None => slots.push((slot, vec![room])),
+            }
+        }
+        let plain: Vec<String> = p
+            .rooms
+            .iter()
+            .filter(|r| !p.recorded.contains(r))
+            .cloned()
+            .collect();
+        let mut earlier: Vec<String> = Vec::new();
+        for (i, (slot, recorded)) in slots.into_iter().enumerate() {
+            let mut rooms: Vec<String> = recorded.iter().map(|r| (*r).to_owned()).collect();
+            if i == 0 {
+                rooms.extend(plain.iter().cloned());
+            }
+            let part = Part {
+                pending: p,
+                except: earlier.clone(),
+                recorded,
+                rooms: rooms.clone(),
+            };
+            earlier.extend(rooms);
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, parts)) => parts.push(part),
+                None => groups.push((slot, vec![part])),
+            }
+        }
+    }
+    groups.into_iter().map(|(_, parts)| parts).collect()
 }
 
 /// A claim on a message every node received: its bytes and how many identical
@@ -94,7 +172,7 @@ pub struct Claim<'a> {
 }
 
 pub struct RedisHistory {
-    conn: ConnectionManager,
+    conn: Commands,
     health: Arc<RedisHealth>,
     limits: Limits,
     record: Script,
@@ -118,7 +196,7 @@ pub fn stream_key(room: &str) -> String {
 }
 
 impl RedisHistory {
-    pub fn new(conn: ConnectionManager, health: Arc<RedisHealth>, limits: Limits) -> Self {
+    pub fn new(conn: Commands, health: Arc<RedisHealth>, limits: Limits) -> Self {
         Self {
             conn,
             health,
@@ -141,6 +219,22 @@ impl RedisHistory {
     /// Records `pending` and publishes it to every node; `Ok(false)` when
     /// another node had claimed it already.
     pub async fn record(&self, pending: &[Pending], claim: Option<Claim<'_>>) -> Result<bool, HistoryError> {
+        if !self.conn.is_cluster() {
+            return self.record_parts(&whole(pending), claim.as_ref()).await;
+        }
+        let mut recorded = false;
+        for parts in by_slot(pending) {
+            recorded |= self.record_parts(&parts, claim.as_ref()).await?;
+        }
+        Ok(recorded)
+    }
+
+    /// One script run: every key it names is in `parts`' recorded rooms.
+    async fn record_parts(
+        &self,
+        parts: &[Part<'_>],
+        claim: Option<&Claim<'_>>,
+    ) -> Result<bool, HistoryError> {
         let mut invocation = self.record.prepare_invoke();
         let (claim_payload, claim_index): (&[u8], u32) = claim.map_or((b"", 0), |c| (c.payload, c.index));
         invocation
@@ -150,11 +244,13 @@ impl RedisHistory {
             .arg(ENVELOPE_HEAD)
             .arg(claim_payload)
             .arg(claim_index)
-            .arg(pending.len())
+            .arg(parts.len())
             .arg(CLAIM_TTL_MS);
-        for p in pending {
+        for part in parts {
+            let p = part.pending;
             let mut head = serde_json::to_string(&Head {
-                rooms: &p.rooms,
+                rooms: &part.rooms,
+                except: &part.except,
                 event: &p.stored.event,
                 data: &p.stored.data,
             })
@@ -165,8 +261,8 @@ impl RedisHistory {
                 .arg(head)
                 .arg(&p.stored.event)
                 .arg(p.stored.data.get())
-                .arg(p.recorded.len());
-            for room in &p.recorded {
+                .arg(part.recorded.len());
+            for room in &part.recorded {
                 invocation.key(stream_key(room));
                 invocation.arg(serde_json::to_string(room).map_err(|_| HistoryError::Reply)?);
             }
@@ -237,7 +333,52 @@ fn decode(id: &str, fields: Vec<String>) -> Result<Entry, HistoryError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
+
+    fn pending(rooms: &[&str], recorded: &[&str]) -> Pending {
+        Pending {
+            rooms: rooms.iter().map(|r| (*r).to_owned()).collect(),
+            recorded: recorded.iter().map(|r| (*r).to_owned()).collect(),
+            stored: Arc::new(Stored {
+                event: "e".into(),
+                data: RawValue::from_string("1".into()).unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn on_a_cluster_each_run_touches_one_slot_and_a_socket_gets_an_event_once() {
+        let users: Vec<String> = (0..20).map(|i| format!("user:{i}")).collect();
+        let mut rooms: Vec<&str> = users.iter().map(String::as_str).collect();
+        rooms.push("admin");
+        let events = [
+            pending(&rooms, &rooms[..20]),
+            pending(&["trades:A"], &["trades:A"]),
+        ];
+        let groups = by_slot(&events);
+        assert!(groups.len() > 2, "20 users spread over several slots");
+        let mut delivered: Vec<String> = Vec::new();
+        for parts in &groups {
+            let slots: HashSet<Slot> = (parts.iter())
+                .flat_map(|p| p.recorded.iter().map(|r| Slot::for_key(stream_key(r))))
+                .collect();
+            assert_eq!(slots.len(), 1, "one slot per script run");
+            for part in parts.iter().filter(|p| p.pending.rooms.len() > 1) {
+                assert!(part.except.iter().all(|r| delivered.contains(r)));
+                assert!(
+                    part.rooms.iter().all(|r| !delivered.contains(r)),
+                    "each room in one envelope"
+                );
+                delivered.extend(part.rooms.iter().cloned());
+            }
+        }
+        delivered.sort();
+        let mut all: Vec<String> = rooms.iter().map(|r| (*r).to_owned()).collect();
+        all.sort();
+        assert_eq!(delivered, all);
+    }
 
     #[test]
     fn stream_keys_escape_what_could_break_the_hash_tag() {

@@ -8,10 +8,7 @@
 //! rooms joined. Unread is `last seq - max(read seq, oldest kept - 1) -
 //! deleted in between`: a few O(log n) commands, never a scan.
 
-use std::time::Duration;
-
 use futures_util::future::{BoxFuture, FutureExt, try_join_all};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
@@ -20,6 +17,7 @@ use super::keys::{RoomKeys, user_rooms};
 use super::{
     ChatMessage, ChatStore, MAX_ROOMS_PER_USER, MessageId, NewMessage, ReadState, RoomSummary, StoreError,
 };
+use crate::cluster::conn::{Commands, Target};
 
 /// How long a retried `clientMsgId` is recognised.
 const DEDUPE_TTL_SECS: u64 = 24 * 3600;
@@ -166,7 +164,7 @@ fn tombstone_body() -> String {
 }
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Commands,
     max_len: usize,
     append: Script,
     lookup: Script,
@@ -177,22 +175,10 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    pub async fn connect(client: redis::Client, max_len: usize) -> Result<Self, StoreError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| {
-            tracing::warn!("chat store: timed out connecting to Redis");
-            StoreError::Unavailable
-        })?
-        .map_err(unavailable)?;
-        Ok(Self {
+    /// The store on `conn` (one Redis or a cluster: every multi-key command
+    /// names keys of one room, hence of one slot).
+    pub fn new(conn: Commands, max_len: usize) -> Self {
+        Self {
             conn,
             max_len: max_len.max(1),
             append: Script::new(APPEND),
@@ -201,7 +187,16 @@ impl RedisStore {
             unread: Script::new(UNREAD),
             replace: Script::new(REPLACE),
             delete: Script::new(DELETE),
-        })
+        }
+    }
+
+    /// Connects to one Redis (tests).
+    pub async fn connect(client: redis::Client, max_len: usize) -> Result<Self, StoreError> {
+        let conn = Target::Single(client).commands().await.map_err(|e| {
+            tracing::warn!(error = %e, "chat store: cannot connect to Redis");
+            StoreError::Unavailable
+        })?;
+        Ok(Self::new(conn, max_len))
     }
 
     /// Sequence number and body of message `id`, if the room keeps it.
@@ -392,14 +387,25 @@ impl RedisStore {
         if joined.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for (room_id, _) in &joined {
-            pipe.hget(RoomKeys::new(room_id).meta(), "last");
-        }
-        let lasts: Vec<Option<String>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
+        let lasts: Vec<Option<String>> = if self.conn.is_cluster() {
+            // Rooms live on different slots: one HGET each, concurrently.
+            try_join_all(joined.iter().map(|(room_id, _)| async move {
+                self.conn
+                    .clone()
+                    .hget(RoomKeys::new(room_id).meta(), "last")
+                    .await
+                    .map_err(unavailable)
+            }))
+            .await?
+        } else {
+            let mut pipe = redis::pipe();
+            for (room_id, _) in &joined {
+                pipe.hget(RoomKeys::new(room_id).meta(), "last");
+            }
+            pipe.query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?
+        };
         let mut rooms: Vec<(u64, String, Option<String>)> = joined
             .into_iter()
             .zip(lasts)

@@ -101,7 +101,7 @@ async fn presence_in_a_10000_member_room_is_cheap() {
         .await
         .expect("connects");
     let shared = Presence::shared(SharedPresence::new(
-        conn,
+        roomcast::Commands::Single(conn),
         "node-a".into(),
         Duration::from_secs(30),
     ));
