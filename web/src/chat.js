@@ -12,6 +12,12 @@ const TYPING_IDLE_MS = 3000;
 /** Forget someone's "is typing" this long after their last `chat:typing true`. */
 const TYPING_SHOWN_MS = 5000;
 const ACK_MS = 5000;
+/**
+ * Ask `chat:rooms` again this often while signed in and the tab is visible:
+ * rooms other than the joined one send this tab nothing (it left them), so
+ * their new messages and unread counts only come from asking.
+ */
+const INBOX_EVERY_MS = 4000;
 
 const state = {
   socket: null,
@@ -496,5 +502,11 @@ export function initChat({ log, demo }) {
   $("chat-input").addEventListener("input", () => {
     if (!state.editing) sendTyping($("chat-input").value.length > 0);
   });
-  document.addEventListener("visibilitychange", markRead);
+  document.addEventListener("visibilitychange", () => {
+    markRead();
+    if (document.visibilityState === "visible" && state.me) refreshInbox();
+  });
+  setInterval(() => {
+    if (state.me && state.socket?.connected && document.visibilityState === "visible") refreshInbox();
+  }, INBOX_EVERY_MS);
 }

@@ -155,7 +155,9 @@ test("two tabs chat: join, send, the other sees it, history after a reload, read
       null,
       T,
     );
-    assert.equal(await a.page.locator("#chat-send").textContent(), "Send");
+    // alice's own ack may come after bob has the edit: the composer is Send again once it does.
+    await a.page.waitForFunction(() => document.querySelector("#chat-send").textContent === "Send", null, T);
+    assert.equal(await a.page.locator("#chat-input").inputValue(), "");
 
     await say(a.page, "oops, wrong room");
     await waitForText(b.page, "oops, wrong room");
