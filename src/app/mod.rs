@@ -54,7 +54,7 @@ use crate::metrics::{
 use crate::node::admin_feed;
 use crate::node::runtime_load::RuntimeLoad;
 use crate::node::stats::NodeStats;
-use crate::rate_limit::UserLimiters;
+use crate::rate_limit::{RateLimitRules, UserLimiters};
 use crate::realtime::{self, Realtime};
 use crate::recovery::memory::MemoryHistory;
 use crate::recovery::redis::RedisHistory;
@@ -330,6 +330,30 @@ struct ChatParts {
     backlog: Arc<ChatBacklog>,
 }
 
+/// This node's figures and state, for the HTTP side.
+struct NodeParts {
+    stats: Arc<NodeStats>,
+    readiness: Arc<Readiness>,
+    runtime_load: Arc<RuntimeLoad>,
+}
+
+/// The rate limits in force: per socket and per user.
+struct Limits {
+    socket: Arc<RateLimitRules>,
+    user: Arc<UserLimiters>,
+}
+
+/// What the backend chosen at start-up gives the rest of the wiring.
+struct BackendParts {
+    store: Arc<dyn ChatStore>,
+    fanout: Option<Fanout>,
+    redis: Option<(RedisPubSub, Arc<RedisHealth>)>,
+    history: History,
+    latest: LatestPrices,
+    forwarding: Option<Arc<Forwarding>>,
+    presence: Presence,
+}
+
 /// The market side: the feed, and what the batcher needs.
 struct MarketParts {
     feed: Feed,
@@ -348,70 +372,17 @@ impl Wiring<'_> {
             self.node,
             random_secret().expose().get(..12).unwrap_or_default()
         );
-        let limits = recovery::Limits {
-            max_events: self.config.recovery_max_events as usize,
-            ttl_ms: self.config.recovery_ttl_s * 1000,
-        };
-        let mut forwarding = None;
+        let BackendParts {
+            store,
+            fanout,
+            redis,
+            history,
+            latest,
+            forwarding,
+            presence,
+        } = self.backend_parts(backend, &origin, &mut tasks);
         let presence_timeout = Duration::from_secs(self.config.presence_timeout_s);
-        let mut presence = Presence::local();
-        let (store, fanout, redis, history, latest): (Arc<dyn ChatStore>, _, _, _, _) = match backend {
-            Backend::Memory => (
-                Arc::new(self.memory_store()),
-                None,
-                None,
-                History::Memory(MemoryHistory::new(limits)),
-                LatestPrices::in_memory(),
-            ),
-            Backend::Redis {
-                pubsub,
-                health,
-                store,
-                subscriber,
-                commands,
-            } => {
-                tasks.push(subscriber);
-                let dropped = self.metrics.counter(FANOUT_DROPPED, vec![]);
-                let (fanout, task) =
-                    Fanout::spawn(pubsub.clone(), origin.clone(), dropped, self.shutdown.clone());
-                tasks.push(task);
-                let owners = Arc::new(SessionOwners::new(commands.clone(), self.advertise.clone()));
-                tasks.push(owners.clone().spawn_refresher(self.shutdown.clone()));
-                forwarding = Some(Arc::new(Forwarding::new(
-                    owners,
-                    self.config.max_payload,
-                    &self.metrics,
-                )));
-                presence = Presence::shared(SharedPresence::new(
-                    commands.clone(),
-                    origin.clone(),
-                    presence_timeout,
-                ));
-                let history = History::Redis(RedisHistory::new(commands.clone(), health.clone(), limits));
-                let (latest, writer) =
-                    LatestPrices::with_redis(commands, health.clone(), self.shutdown.clone());
-                tasks.push(writer);
-                (
-                    store as Arc<dyn ChatStore>,
-                    Some(fanout),
-                    Some((pubsub, health)),
-                    history,
-                    latest,
-                )
-            }
-        };
-        let admin = self.config.admin_ui_password.clone().map(|hash| {
-            let (admin, admin_tasks) = AdminUi::spawn(
-                &io,
-                self.node.clone(),
-                self.config.admin_ui_mode,
-                hash,
-                fanout.clone(),
-                self.shutdown.clone(),
-            );
-            tasks.extend(admin_tasks);
-            admin
-        });
+        let admin = self.admin_ui(&io, fanout.clone(), &mut tasks);
         let recovery = Arc::new(Recovery::new(io.clone(), history, self.metrics.clone()));
         tasks.push(
             recovery
@@ -463,32 +434,17 @@ impl Wiring<'_> {
             fanout: fanout.clone(),
         };
         if let Some((pubsub, health)) = redis {
-            tasks.push(spawn_chat_catch_up(
-                chat.chat.clone(),
-                &health,
-                self.shutdown.clone(),
-            ));
-            let consumers = Consumers {
-                pubsub,
-                dispatcher: Arc::new(LocalDelivery {
-                    io: io.clone(),
-                    feed: market.feed.clone(),
-                    chat: chat.bus.clone(),
-                    recovery,
-                    metrics: self.metrics.clone(),
-                    sessions: sessions.clone(),
-                    admin: admin.clone(),
-                }),
+            let delivery = LocalDelivery {
+                io: io.clone(),
+                feed: market.feed.clone(),
+                chat: chat.bus.clone(),
+                recovery,
                 metrics: self.metrics.clone(),
-                origin,
-                bridges: self.config.redis_channels.clone(),
+                sessions: sessions.clone(),
+                admin: admin.clone(),
             };
-            tasks.extend(
-                consumers
-                    .spawn(self.shutdown.clone())
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            );
+            let cross_node = self.spawn_cross_node(pubsub, &health, delivery, chat.chat.clone(), origin);
+            tasks.extend(cross_node.await?);
         }
         if self.config.demo {
             tracing::warn!(
@@ -501,8 +457,161 @@ impl Wiring<'_> {
                 self.shutdown.clone(),
             ));
         }
-        let state = AppState {
-            feed: market.feed,
+        let limits = Limits {
+            socket: rate_limits,
+            user: user_limits,
+        };
+        let node = NodeParts {
+            stats: node_stats,
+            readiness: readiness.clone(),
+            runtime_load,
+        };
+        let state = self.app_state(market.feed, chat, node, sessions, limits);
+        let options = HttpOptions {
+            cors: &self.config.cors_origin,
+            max_body: self.config.max_body,
+            extra_routes: extra_routes(self.config, admin.is_some()),
+            demo: self.config.demo,
+        };
+        Ok(Wired {
+            router: http::app(state, layer, options),
+            readiness,
+            tasks,
+            forwarding,
+            io,
+        })
+    }
+
+    /// What the backend gives every part: the chat store, the fanout, the
+    /// Redis parts, recovery history, latest prices, session forwarding and
+    /// presence (memory: local ones).
+    fn backend_parts(&self, backend: Backend, origin: &str, tasks: &mut Vec<JoinHandle<()>>) -> BackendParts {
+        let limits = recovery::Limits {
+            max_events: self.config.recovery_max_events as usize,
+            ttl_ms: self.config.recovery_ttl_s * 1000,
+        };
+        let mut forwarding = None;
+        let presence_timeout = Duration::from_secs(self.config.presence_timeout_s);
+        let mut presence = Presence::local();
+        let (store, fanout, redis, history, latest): (Arc<dyn ChatStore>, _, _, _, _) = match backend {
+            Backend::Memory => (
+                Arc::new(self.memory_store()),
+                None,
+                None,
+                History::Memory(MemoryHistory::new(limits)),
+                LatestPrices::in_memory(),
+            ),
+            Backend::Redis {
+                pubsub,
+                health,
+                store,
+                subscriber,
+                commands,
+            } => {
+                tasks.push(subscriber);
+                let dropped = self.metrics.counter(FANOUT_DROPPED, vec![]);
+                let (fanout, task) =
+                    Fanout::spawn(pubsub.clone(), origin.to_owned(), dropped, self.shutdown.clone());
+                tasks.push(task);
+                let owners = Arc::new(SessionOwners::new(commands.clone(), self.advertise.clone()));
+                tasks.push(owners.clone().spawn_refresher(self.shutdown.clone()));
+                forwarding = Some(Arc::new(Forwarding::new(
+                    owners,
+                    self.config.max_payload,
+                    &self.metrics,
+                )));
+                presence = Presence::shared(SharedPresence::new(
+                    commands.clone(),
+                    origin.to_owned(),
+                    presence_timeout,
+                ));
+                let history = History::Redis(RedisHistory::new(commands.clone(), health.clone(), limits));
+                let (latest, writer) =
+                    LatestPrices::with_redis(commands, health.clone(), self.shutdown.clone());
+                tasks.push(writer);
+                (
+                    store as Arc<dyn ChatStore>,
+                    Some(fanout),
+                    Some((pubsub, health)),
+                    history,
+                    latest,
+                )
+            }
+        };
+        BackendParts {
+            store,
+            fanout,
+            redis,
+            history,
+            latest,
+            forwarding,
+            presence,
+        }
+    }
+
+    /// What arrives from other nodes and services is delivered here; chat
+    /// members catch up after each reconnect of the Redis subscription.
+    async fn spawn_cross_node(
+        &self,
+        pubsub: RedisPubSub,
+        health: &RedisHealth,
+        delivery: LocalDelivery,
+        chat: Arc<Chat>,
+        origin: String,
+    ) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        let mut tasks = vec![spawn_chat_catch_up(chat, health, self.shutdown.clone())];
+        let consumers = Consumers {
+            pubsub,
+            dispatcher: Arc::new(delivery),
+            metrics: self.metrics.clone(),
+            origin,
+            bridges: self.config.redis_channels.clone(),
+        };
+        let readers = consumers.spawn(self.shutdown.clone()).await;
+        tasks.extend(readers.map_err(anyhow::Error::msg)?);
+        Ok(tasks)
+    }
+
+    /// The Socket.IO Admin UI's `/admin` namespace, with `--admin-ui-password`.
+    fn admin_ui(
+        &self,
+        io: &SocketIo,
+        fanout: Option<Fanout>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Option<Arc<AdminUi>> {
+        let hash = self.config.admin_ui_password.clone()?;
+        let (admin, admin_tasks) = AdminUi::spawn(
+            io,
+            self.node.clone(),
+            self.config.admin_ui_mode,
+            hash,
+            fanout,
+            self.shutdown.clone(),
+        );
+        tasks.extend(admin_tasks);
+        Some(admin)
+    }
+
+    /// What the HTTP handlers share.
+    fn app_state(
+        &self,
+        feed: Feed,
+        chat: ChatParts,
+        node: NodeParts,
+        sessions: UserSessions,
+        limits: Limits,
+    ) -> AppState {
+        let Limits {
+            socket: rate_limits,
+            user: user_limits,
+        } = limits;
+        let NodeParts {
+            stats: node_stats,
+            readiness,
+            runtime_load,
+        } = node;
+        AppState {
+            feed,
             publish_key: PublishKey(Arc::new(self.secrets.publish_key.clone())),
             user_tokens: UserTokens {
                 verifier: self.secrets.tokens.clone(),
@@ -529,20 +638,7 @@ impl Wiring<'_> {
                     timeout: Duration::from_millis(self.config.ws_ping_timeout_ms),
                 },
             },
-        };
-        let options = HttpOptions {
-            cors: &self.config.cors_origin,
-            max_body: self.config.max_body,
-            extra_routes: extra_routes(self.config, admin.is_some()),
-            demo: self.config.demo,
-        };
-        Ok(Wired {
-            router: http::app(state, layer, options),
-            readiness,
-            tasks,
-            forwarding,
-            io,
-        })
+        }
     }
 
     fn memory_store(&self) -> MemoryStore {

@@ -19,7 +19,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let redis, nodes, browser;
 before(async () => {
   redis = await startRedis();
-  nodes = await startCluster(redis, 2, ["--admin-ui-password", ADMIN_HASH]);
+  nodes = await startCluster(redis, 2, ["--admin-ui-password", ADMIN_HASH, "--chat-open"]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
