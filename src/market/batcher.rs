@@ -228,7 +228,7 @@ mod tests {
             batches: mut rx,
             task,
         } = setup();
-        groups.reassign(None, 0, &set(&["A", "B"])).unwrap().0;
+        groups.reassign(None, 0, &set(&["A", "B"])).unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         pending.put("A", 1.0);
         tokio::time::sleep(Duration::from_millis(100)).await;

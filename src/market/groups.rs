@@ -3,7 +3,7 @@
 //! `price:batch` is serialized once per distinct set, not once per socket.
 //! Its members share the group's copy of the set (see [`PriceGroups::reassign`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,8 +24,12 @@ struct Group {
 struct Index {
     by_key: HashMap<GroupKey, GroupId>,
     groups: HashMap<GroupId, Group>,
-    /// Per slice: the groups holding each symbol.
-    by_symbol: Vec<HashMap<String, HashSet<GroupId>>>,
+    /// Per slice: the groups holding each symbol (a list: a group is in it
+    /// once, and a list costs less memory per subscription than a set).
+    by_symbol: Vec<HashMap<String, Vec<GroupId>>>,
+    /// Every set some group holds, with how many groups hold it: groups of
+    /// different slices holding the same set share one copy.
+    sets: HashMap<RoomSet, usize>,
     next_id: GroupId,
 }
 
@@ -108,18 +112,22 @@ impl PriceGroups {
 }
 
 impl Index {
-    fn create(&mut self, key: GroupKey) -> GroupId {
+    fn create(&mut self, (slice, rooms): GroupKey) -> GroupId {
         let id = self.next_id;
         self.next_id += 1;
+        let rooms = match self.sets.get_key_value(&rooms) {
+            Some((shared, _)) => shared.clone(),
+            None => rooms,
+        };
+        *self.sets.entry(rooms.clone()).or_insert(0) += 1;
+        let key = (slice, rooms);
         let (slice, rooms) = &key;
         let by_symbol = &mut self.by_symbol[*slice];
         for room in rooms.iter() {
             match by_symbol.get_mut(room.symbol()) {
-                Some(ids) => {
-                    ids.insert(id);
-                }
+                Some(ids) => ids.push(id),
                 None => {
-                    by_symbol.insert(room.symbol().to_owned(), HashSet::from([id]));
+                    by_symbol.insert(room.symbol().to_owned(), vec![id]);
                 }
             }
         }
@@ -138,11 +146,17 @@ impl Index {
         }
         let group = self.groups.remove(&id).expect("checked above");
         self.by_key.remove(&group.key);
+        if let Some(holders) = self.sets.get_mut(&group.key.1) {
+            *holders -= 1;
+            if *holders == 0 {
+                self.sets.remove(&group.key.1);
+            }
+        }
         let (slice, rooms) = &group.key;
         let by_symbol = &mut self.by_symbol[*slice];
         for room in rooms.iter() {
             if let Some(ids) = by_symbol.get_mut(room.symbol()) {
-                ids.remove(&id);
+                ids.retain(|group| *group != id);
                 if ids.is_empty() {
                     by_symbol.remove(room.symbol());
                 }
@@ -214,6 +228,12 @@ mod tests {
         let first = id(groups.reassign(None, 0, &set(&["BTC"]))).unwrap();
         let second = id(groups.reassign(None, 1, &set(&["BTC"]))).unwrap();
         assert_ne!(first, second, "one group per slice for the same set");
+        let index = groups.index.lock().unwrap();
+        assert!(
+            index.groups[&first].key.1.same_copy(&index.groups[&second].key.1),
+            "one copy of the set for both"
+        );
+        drop(index);
         let changed: BTreeMap<String, f64> = [("BTC".into(), 1.0)].into();
         let route =
             |slice| -> Vec<GroupId> { groups.route(&changed, slice).into_iter().map(|r| r.0).collect() };

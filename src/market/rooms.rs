@@ -14,7 +14,12 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex};
 
+#[cfg(test)]
 use crate::protocol::{price_room, trades_room};
+
+/// The prefixes of `protocol::price_room` and `protocol::trades_room`.
+const PRICE_ROOM_PREFIX: &str = "price:";
+const TRADES_ROOM_PREFIX: &str = "trades:";
 
 /// A room name as socketioxide takes it.
 pub type Room = Cow<'static, str>;
@@ -24,12 +29,23 @@ const MAX_INTERNED: usize = 65_536;
 
 static INTERNED: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
 
-/// The interned copy of `name`, or an owned one once the table is full.
-fn intern(name: String) -> Room {
+/// The interned `prefix` + `symbol`, or an owned one once the table is full.
+/// Looked up without an allocation (the name is put together on the stack).
+fn intern(prefix: &str, symbol: &str) -> Room {
+    let mut buffer = [0u8; 64];
+    let joined = buffer
+        .get_mut(..prefix.len() + symbol.len())
+        .map(|name| {
+            name[..prefix.len()].copy_from_slice(prefix.as_bytes());
+            name[prefix.len()..].copy_from_slice(symbol.as_bytes());
+            &*name
+        })
+        .and_then(|name| std::str::from_utf8(name).ok());
     let mut names = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(interned) = names.get(name.as_str()) {
+    if let Some(interned) = joined.and_then(|name| names.get(name)) {
         return Cow::Borrowed(*interned);
     }
+    let name = format!("{prefix}{symbol}");
     if names.len() >= MAX_INTERNED {
         return Cow::Owned(name);
     }
@@ -44,11 +60,11 @@ pub struct MarketRoom(Room);
 
 impl MarketRoom {
     pub fn price(symbol: &str) -> Self {
-        Self(intern(price_room(symbol)))
+        Self(intern(PRICE_ROOM_PREFIX, symbol))
     }
 
     pub fn trades(symbol: &str) -> Self {
-        Self(intern(trades_room(symbol)))
+        Self(intern(TRADES_ROOM_PREFIX, symbol))
     }
 
     /// The room's name, for socketioxide (a pointer copy when interned).
@@ -56,6 +72,7 @@ impl MarketRoom {
         self.0.clone()
     }
 
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         &self.0
     }
@@ -139,6 +156,18 @@ mod tests {
         assert!(!set.contains(&MarketRoom::trades("A")));
         let fewer = set.without(&[MarketRoom::price("A"), MarketRoom::price("B")]);
         assert!(fewer.is_empty() && fewer == RoomSet::default());
+    }
+
+    #[test]
+    fn prefixes_are_the_protocol_s() {
+        assert_eq!(MarketRoom::price("X").name(), price_room("X"));
+        assert_eq!(MarketRoom::trades("X").name(), trades_room("X"));
+        let long = "L".repeat(80);
+        assert_eq!(
+            MarketRoom::price(&long).name(),
+            price_room(&long),
+            "longer than the stack buffer"
+        );
     }
 
     #[test]

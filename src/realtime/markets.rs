@@ -109,8 +109,8 @@ fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<MarketRoom>), Ma
             holds: subs.total(),
         });
     }
-    let names = rooms.iter().map(|r| r.name().to_owned()).collect();
-    super::join(call, rooms.iter().map(MarketRoom::room).collect(), Hold::No);
+    let names: Vec<Room> = rooms.iter().map(MarketRoom::room).collect();
+    super::join(call, names.clone(), Hold::No);
     if !new.is_empty() {
         let held = feed.held(&mut subs);
         *held = held.with(new.iter().cloned());
@@ -152,8 +152,8 @@ pub fn unsubscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Ma
     let session = &call.session;
     let mut subs = session.subscriptions();
     let rooms: Vec<MarketRoom> = symbols.iter().map(|s| feed.room(s)).collect();
-    let names = rooms.iter().map(|r| r.name().to_owned()).collect();
-    super::leave(call, rooms.iter().map(MarketRoom::room).collect::<Vec<Room>>());
+    let names: Vec<Room> = rooms.iter().map(MarketRoom::room).collect();
+    super::leave(call, names.clone());
     let held = feed.held(&mut subs);
     let before = held.len();
     *held = held.without(&rooms);

@@ -48,16 +48,16 @@ async fn main() -> std::io::Result<()> {
         .max_payload(1 << 20)
         .ws_read_buffer_size(args.ws_read_buffer)
         .build_layer();
-    io.ns("/", |socket: SocketRef| {
+    io.ns("/", |socket: SocketRef| async move {
         socket.on(
             "subscribe:price",
-            |s: SocketRef, Data(symbols): Data<Vec<String>>, ack: AckSender| {
+            |s: SocketRef, Data(symbols): Data<Vec<String>>, ack: AckSender| async move {
                 let rooms: Vec<String> = symbols.iter().map(|s| format!("price:{s}")).collect();
                 s.join(rooms.clone());
                 let _ = ack.send(&json!({ "ok": true, "rooms": rooms }));
             },
         );
-        socket.on("blob", |Data(blob): Data<Value>, ack: AckSender| {
+        socket.on("blob", |Data(blob): Data<Value>, ack: AckSender| async move {
             let _ = ack.send(&blob.as_str().map_or(0, str::len));
         });
     });
@@ -88,7 +88,7 @@ async fn least_head(request: Request) -> Request {
         return request;
     }
     let (mut parts, body) = request.into_parts();
-    let mut headers = HeaderMap::new();
+    let mut headers = HeaderMap::with_capacity(1);
     if let Some(key) = parts.headers.get(SEC_WEBSOCKET_KEY) {
         headers.insert(SEC_WEBSOCKET_KEY, copy(key.as_bytes()));
     }
