@@ -123,7 +123,7 @@ impl Index {
         let key = (slice, rooms);
         let (slice, rooms) = &key;
         let by_symbol = &mut self.by_symbol[*slice];
-        for room in rooms.iter() {
+        for room in rooms.rooms() {
             match by_symbol.get_mut(room.symbol()) {
                 Some(ids) => ids.push(id),
                 None => {
@@ -154,7 +154,7 @@ impl Index {
         }
         let (slice, rooms) = &group.key;
         let by_symbol = &mut self.by_symbol[*slice];
-        for room in rooms.iter() {
+        for room in rooms.rooms() {
             if let Some(ids) = by_symbol.get_mut(room.symbol()) {
                 ids.retain(|group| *group != id);
                 if ids.is_empty() {

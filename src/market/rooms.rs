@@ -11,7 +11,7 @@
 //! strings again, which costs memory, never correctness.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 #[cfg(test)]
@@ -27,7 +27,19 @@ pub type Room = Cow<'static, str>;
 /// Names interned at most, process-wide.
 const MAX_INTERNED: usize = 65_536;
 
-static INTERNED: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
+/// The interned names, each with a number (its place in `names`): a set of
+/// interned rooms is kept as numbers, 4 bytes a room.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<&'static str, u32>,
+    names: Vec<&'static str>,
+}
+
+static INTERNED: LazyLock<Mutex<Interner>> = LazyLock::new(Mutex::default);
+
+fn interner() -> std::sync::MutexGuard<'static, Interner> {
+    INTERNED.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The interned `prefix` + `symbol`, or an owned one once the table is full.
 /// Looked up without an allocation (the name is put together on the stack).
@@ -41,16 +53,18 @@ fn intern(prefix: &str, symbol: &str) -> Room {
             &*name
         })
         .and_then(|name| std::str::from_utf8(name).ok());
-    let mut names = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(interned) = joined.and_then(|name| names.get(name)) {
+    let mut interner = interner();
+    if let Some((interned, _)) = joined.and_then(|name| interner.ids.get_key_value(name)) {
         return Cow::Borrowed(*interned);
     }
     let name = format!("{prefix}{symbol}");
-    if names.len() >= MAX_INTERNED {
+    if interner.names.len() >= MAX_INTERNED {
         return Cow::Owned(name);
     }
     let interned: &'static str = Box::leak(name.into_boxed_str());
-    names.insert(interned);
+    let id = interner.names.len() as u32;
+    interner.names.push(interned);
+    interner.ids.insert(interned, id);
     Cow::Borrowed(interned)
 }
 
@@ -83,23 +97,54 @@ impl MarketRoom {
     }
 }
 
-/// A socket's market rooms of one feed: sorted, without duplicates, shared.
-/// Sockets holding the same price set share one copy (the group's, see
-/// `market::groups`); an empty set allocates nothing.
+/// A socket's market rooms of one feed: without duplicates, shared. Sockets
+/// holding the same price set share one copy (the group's, see
+/// `market::groups`); an empty set allocates nothing; a set of interned
+/// rooms is kept as their numbers (4 bytes a room instead of 24).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct RoomSet(Option<Arc<[MarketRoom]>>);
+pub struct RoomSet(Option<Entries>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Entries {
+    /// Interned rooms, by number, ascending.
+    Ids(Arc<[u32]>),
+    /// Some room is not interned (the table was full): names, ascending.
+    Names(Arc<[MarketRoom]>),
+}
 
 impl RoomSet {
-    fn from_sorted(rooms: Vec<MarketRoom>) -> Self {
-        Self((!rooms.is_empty()).then(|| Arc::from(rooms)))
-    }
-
-    fn as_slice(&self) -> &[MarketRoom] {
-        self.0.as_deref().unwrap_or_default()
+    /// The set of `rooms` (any order, duplicates allowed).
+    fn of(mut rooms: Vec<MarketRoom>) -> Self {
+        if rooms.is_empty() {
+            return Self(None);
+        }
+        let ids: Option<Vec<u32>> = {
+            let interner = interner();
+            rooms
+                .iter()
+                .map(|room| interner.ids.get(&*room.0).copied())
+                .collect()
+        };
+        Self(Some(match ids {
+            Some(mut ids) => {
+                ids.sort_unstable();
+                ids.dedup();
+                Entries::Ids(Arc::from(ids))
+            }
+            None => {
+                rooms.sort_unstable();
+                rooms.dedup();
+                Entries::Names(Arc::from(rooms))
+            }
+        }))
     }
 
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        match &self.0 {
+            None => 0,
+            Some(Entries::Ids(ids)) => ids.len(),
+            Some(Entries::Names(names)) => names.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,39 +152,56 @@ impl RoomSet {
     }
 
     pub fn contains(&self, room: &MarketRoom) -> bool {
-        self.as_slice().binary_search(room).is_ok()
+        match &self.0 {
+            None => false,
+            Some(Entries::Ids(ids)) => {
+                let id = interner().ids.get(&*room.0).copied();
+                id.is_some_and(|id| ids.binary_search(&id).is_ok())
+            }
+            Some(Entries::Names(names)) => names.binary_search(room).is_ok(),
+        }
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, MarketRoom> {
-        self.as_slice().iter()
+    /// The rooms (a copy: numbers are turned back into names).
+    pub fn rooms(&self) -> Vec<MarketRoom> {
+        match &self.0 {
+            None => Vec::new(),
+            Some(Entries::Ids(ids)) => {
+                let interner = interner();
+                ids.iter()
+                    .map(|id| MarketRoom(Cow::Borrowed(interner.names[*id as usize])))
+                    .collect()
+            }
+            Some(Entries::Names(names)) => names.to_vec(),
+        }
     }
 
     /// Whether both are the same copy (not only equal).
     #[cfg(test)]
     pub fn same_copy(&self, other: &RoomSet) -> bool {
         match (&self.0, &other.0) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (Some(Entries::Ids(a)), Some(Entries::Ids(b))) => Arc::ptr_eq(a, b),
+            (Some(Entries::Names(a)), Some(Entries::Names(b))) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
 
     /// This set with `rooms` added.
     pub fn with(&self, rooms: impl IntoIterator<Item = MarketRoom>) -> Self {
-        let mut all: Vec<MarketRoom> = self.iter().cloned().chain(rooms).collect();
-        all.sort_unstable();
-        all.dedup();
-        Self::from_sorted(all)
+        let mut all = self.rooms();
+        all.extend(rooms);
+        Self::of(all)
     }
 
     /// This set without `rooms`.
     pub fn without(&self, rooms: &[MarketRoom]) -> Self {
-        Self::from_sorted(self.iter().filter(|r| !rooms.contains(r)).cloned().collect())
+        Self::of(self.rooms().into_iter().filter(|r| !rooms.contains(r)).collect())
     }
 }
 
 impl FromIterator<MarketRoom> for RoomSet {
     fn from_iter<I: IntoIterator<Item = MarketRoom>>(rooms: I) -> Self {
-        RoomSet::default().with(rooms)
+        RoomSet::of(rooms.into_iter().collect())
     }
 }
 
@@ -148,14 +210,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_sets_are_sorted_without_duplicates_and_empty_ones_hold_nothing() {
+    fn room_sets_hold_each_room_once_and_empty_ones_hold_nothing() {
         let set: RoomSet = ["B", "A", "B"].map(MarketRoom::price).into_iter().collect();
-        let symbols: Vec<&str> = set.iter().map(MarketRoom::symbol).collect();
+        let rooms = set.rooms();
+        let mut symbols: Vec<&str> = rooms.iter().map(MarketRoom::symbol).collect();
+        symbols.sort_unstable();
         assert_eq!(symbols, ["A", "B"]);
         assert!(set.contains(&MarketRoom::price("A")));
         assert!(!set.contains(&MarketRoom::trades("A")));
         let fewer = set.without(&[MarketRoom::price("A"), MarketRoom::price("B")]);
         assert!(fewer.is_empty() && fewer == RoomSet::default());
+    }
+
+    #[test]
+    fn a_set_of_rooms_that_are_not_interned_works_the_same() {
+        let owned = |s: &str| MarketRoom(Cow::Owned(format!("price:{s}")));
+        let set = RoomSet::of(vec![
+            owned("never-interned-b"),
+            MarketRoom::price("A"),
+            owned("never-interned-b"),
+        ]);
+        assert!(matches!(set.0, Some(Entries::Names(_))));
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&owned("never-interned-b")) && set.contains(&MarketRoom::price("A")));
+        let fewer = set.without(&[owned("never-interned-b")]);
+        assert!(
+            matches!(fewer.0, Some(Entries::Ids(_))),
+            "back to numbers once all are interned"
+        );
+        assert_eq!(fewer, RoomSet::of(vec![MarketRoom::price("A")]));
     }
 
     #[test]

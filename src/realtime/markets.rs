@@ -142,7 +142,7 @@ pub fn hold_trades(session: &Session, symbols: &[Symbol], max: usize) -> Result<
             holds: subs.total(),
         });
     }
-    subs.trades = subs.trades.with(new.iter().cloned());
+    subs.trades = subs.trades.with(new.rooms());
     Ok(())
 }
 
