@@ -4,10 +4,18 @@
 # line per run to load/results/<date>.jsonl; then prints the table for
 # BENCHMARKS.md (load/summarize.py). Bounded: every run stops by itself.
 #   bash load/bench.sh
-#   BENCH_ONLY=cluster-rc CLUSTER_SECONDS=3 RATES=1000 BENCH_OUT=/tmp/check.jsonl bash load/bench.sh   # one scenario, briefly
+# Only some scenarios, or fewer clients (e.g. while developing on a busy
+# machine; memory per connection is not CPU-sensitive):
+#   SCENARIOS="connections watchlist subscriptions" IDLE_CLIENTS=2000 WATCH_CLIENTS=2000 bash load/bench.sh
+#   SCENARIOS=cluster-rc CLUSTER_SECONDS=3 RATES=1000 BENCH_OUT=/tmp/check.jsonl bash load/bench.sh   # one scenario, briefly
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p roomcast -p roomcast-load
+SCENARIOS=${SCENARIOS:-${BENCH_ONLY:-"latency fanout churn connections watchlist subscriptions held cluster cluster-rc"}}
+IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
+WATCH_CLIENTS=${WATCH_CLIENTS:-5000}
+SUB_CLIENTS=${SUB_CLIENTS:-2000}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+cargo build --release --quiet -p roomcast -p roomcast-load -p roomcast-floor
 (cd load/baseline && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 out="${BENCH_OUT:-load/results/$(date -u +%Y-%m-%d).jsonl}"
 : > "$out"
@@ -24,16 +32,15 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-# want SCENARIO: every scenario runs unless BENCH_ONLY names one
-want() { [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$1" ]; }
-
 wait_http() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; echo "no server on $1" >&2; return 1; }
 
 # start SERVER PORT [REDIS_PORT or URL] [NODE_ID] -> sets $pid
 start() {
   local server=$1 port=$2 redis=${3:-} node=${4:-n1}
   case "$redis" in ""|*://*) ;; *) redis=redis://127.0.0.1:$redis ;; esac
-  if [ "$server" = roomcast ]; then
+  if [ "$server" = floor ]; then
+    taskset -c 0 ./target/release/roomcast-floor --listen 127.0.0.1:$port >/dev/null 2>&1 &
+  elif [ "$server" = roomcast ]; then
     taskset -c 0 ./target/release/roomcast --listen 127.0.0.1:$port --publish-key $KEY --node-id "$node" --max-connections-per-ip 0 \
       --log-format json --rate-limit '*=1000/s' ${redis:+--redis-url $redis} >/dev/null 2>&1 &
   else
@@ -56,35 +63,59 @@ run() {
 }
 
 for server in roomcast node; do
-  want single || break
   port=4400
-  # latency
-  start $server $port
-  run latency $server "500 clients, 200 prices/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --seconds 20 --server-pid $pid || true
-  # fanout sweep: stop at the first rate with loss or an unreachable rate
-  for rate in $RATES; do
-    run fanout $server "$rate prices/s" -- --url http://127.0.0.1:$port --clients 2000 --symbols 20 --per-client 1 \
-      --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds 8 || break
-  done
-  # churn on top of 500 steady clients
-  run churn $server "200 connects/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --churn 200 --seconds 15 || true
-  stop $pid
-  # connections: a fresh server, 10,000 idle subscribed clients
-  start $server $port
-  run connections $server "10000 idle" -- --url http://127.0.0.1:$port --clients 10000 --symbols 20 --per-client 1 --rate 0 --seconds 5 --server-pid $pid || true
-  stop $pid
+  if want latency || want fanout || want churn; then
+    start $server $port
+    # latency
+    want latency && { run latency $server "500 clients, 200 prices/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --seconds 20 --server-pid $pid || true; }
+    # fanout sweep: stop at the first rate with loss or an unreachable rate
+    if want fanout; then
+      for rate in $RATES; do
+        run fanout $server "$rate prices/s" -- --url http://127.0.0.1:$port --clients 2000 --symbols 20 --per-client 1 \
+          --rate $rate --per-request 10 --publishers $PUBLISHERS --seconds 8 || break
+      done
+    fi
+    # churn on top of 500 steady clients
+    want churn && { run churn $server "200 connects/s" -- --url http://127.0.0.1:$port --clients 500 --symbols 20 --per-client 1 --rate 200 --churn 200 --seconds 15 || true; }
+    stop $pid
+  fi
+done
+
+# Memory per connection, a fresh server for every run, the three servers side
+# by side: idle subscribed clients (the floor: bare socketioxide served the same
+# way), a watchlist with batches flowing, and 1 / 20 / 200 subscriptions per socket.
+for server in roomcast node floor; do
+  port=4400
+  if want connections; then
+    start $server $port
+    run connections $server "$IDLE_CLIENTS idle" -- --url http://127.0.0.1:$port --clients $IDLE_CLIENTS --symbols 20 --per-client 1 --rate 0 --seconds 5 --server-pid $pid || true
+    stop $pid
+  fi
+  [ $server = floor ] && continue
+  if want watchlist; then
+    # 20 of 200 symbols per client (200 distinct watchlists), 20 prices/s: every client gets price:update and price:batch
+    start $server $port
+    run watchlist $server "$WATCH_CLIENTS x 20 symbols" -- --url http://127.0.0.1:$port --clients $WATCH_CLIENTS --symbols 200 --per-client 20 --rate 20 --seconds 20 --server-pid $pid || true
+    stop $pid
+  fi
+  if want subscriptions; then
+    for n in 1 20 200; do
+      start $server $port
+      run subscriptions $server "$n per socket" -- --url http://127.0.0.1:$port --clients $SUB_CLIENTS --symbols 1000 --per-client $n --rate 0 --seconds 3 --server-pid $pid || true
+      stop $pid
+    done
+  fi
 done
 
 # 19,000 connections held through a heartbeat (25 s), roomcast
-if want single; then
+if want held; then
   start roomcast 4400
   run connections roomcast "19000 held 40 s" -- --url http://127.0.0.1:4400 --clients 19000 --symbols 20 --per-client 1 --rate 0 --seconds 40 --server-pid $pid --connect-concurrency 500 || true
   stop $pid
 fi
 
 # cluster: redis + 3 nodes (all on core 0), clients over the 3, publisher to node 1
-for server in roomcast node; do
-  want cluster || break
+want cluster && for server in roomcast node; do
   taskset -c 0 redis-server --port 4490 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
   redis_pid=$!; pids+=($redis_pid)
   for _ in $(seq 50); do redis-cli -p 4490 ping >/dev/null 2>&1 && break; sleep 0.1; done

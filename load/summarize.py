@@ -80,11 +80,40 @@ def main(path):
     for r in [x for x in runs if x["scenario"] == "connections"]:
         c, mem = r["clients"], r["server_memory"]
         out.append(f"| {r['server']} ({r['label']}) | {c['connected']:,} / {c['failed']:,} | {r['connections']['dropped_during_run']} | {mem['rss_before_bytes']/1e6:.1f} MB → {mem['rss_connected_bytes']/1e6:.1f} MB | {mem['rss_per_connection_bytes']/1024:.1f} KiB |")
-        if r["label"].startswith("10000"):
+        if "idle" in r["label"]:
             per[r["server"]] = mem["rss_per_connection_bytes"]
     if per.get("roomcast") and per.get("node"):
-        out.append(f"\nRSS per connection at 10,000: roomcast / Node = **{per['roomcast'] / per['node']:.2f}** (target ≤ 0.25).")
-        out.append(f" 100,000 connections would take about {per['roomcast'] * 1e5 / 2**30:.2f} GiB for roomcast at this rate.\n")
+        out.append(f"\nRSS per idle connection: roomcast / Node = **{per['roomcast'] / per['node']:.2f}**.")
+        out.append(f" 100,000 connections would take about {per['roomcast'] * 1e5 / 2**30:.2f} GiB for roomcast at this rate.")
+    if per.get("roomcast") and per.get("floor"):
+        out.append(f" roomcast − bare socketioxide floor: **{(per['roomcast'] - per['floor']) / 1024:+.2f} KiB** per connection (target ≤ 1 KiB).\n")
+
+    watch = [x for x in runs if x["scenario"] == "watchlist"]
+    if watch:
+        out.append("### watchlist: clients × 20 of 200 symbols, 20 prices/s (price:update and price:batch flowing), server resident memory\n")
+        out.append("| server | clients connected / failed | delivered / expected | `price:batch` received | RSS per connection (subscribed) | RSS per connection (batches flowing) |")
+        out.append("|---|---|---|---|---|---|")
+        flowing = {}
+        for r in watch:
+            c, mem, u = r["clients"], r["server_memory"], r["price_update"]
+            flow = mem.get("rss_per_connection_flowing_bytes") or 0
+            flowing[r["server"]] = flow
+            out.append(f"| {r['server']} ({r['label']}) | {c['connected']:,} / {c['failed']:,} | {u['received']:,} / {u['expected']:,} | {r['price_batch']['received']:,} | {mem['rss_per_connection_bytes']/1024:.1f} KiB | {flow/1024:.1f} KiB |")
+        if flowing.get("roomcast") and flowing.get("node"):
+            out.append(f"\nWatchlist RSS per connection (flowing): roomcast / Node = **{flowing['roomcast'] / flowing['node']:.2f}**.\n")
+
+    subs = [x for x in runs if x["scenario"] == "subscriptions"]
+    if subs:
+        out.append("### subscriptions: idle clients holding 1, 20 or 200 of 1,000 symbols (a fresh server each)\n")
+        out.append("| server | subscriptions per socket | clients | RSS per connection | cost per subscription over 1 |")
+        out.append("|---|---|---|---|---|")
+        for srv in ("roomcast", "node"):
+            rows = {int(r["label"].split()[0]): r["server_memory"]["rss_per_connection_bytes"] for r in subs if r["server"] == srv}
+            clients = {int(r["label"].split()[0]): r["clients"]["connected"] for r in subs if r["server"] == srv}
+            for n in sorted(rows):
+                extra = f"{(rows[n] - rows[1]) / (n - 1):.0f} B" if n > 1 and 1 in rows else "–"
+                out.append(f"| {srv} | {n} | {clients[n]:,} | {rows[n]/1024:.1f} KiB | {extra} |")
+        out.append("")
 
     out.append("### cluster: 3 nodes + Redis on one core, clients spread over the 3, publisher on node 1\n")
     clu = sweep(out, runs, "cluster")

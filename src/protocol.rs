@@ -271,11 +271,12 @@ pub struct Bridged<'a> {
     pub timestamp: u64,
 }
 
-/// `{ ok: true, rooms }`: ack of the subscribe and unsubscribe events.
+/// `{ ok: true, rooms }`: ack of the subscribe and unsubscribe events (room
+/// names as socketioxide takes them: interned market rooms are borrowed).
 #[derive(Debug, Serialize)]
 pub struct RoomsAck {
     pub ok: bool,
-    pub rooms: Vec<String>,
+    pub rooms: Vec<std::borrow::Cow<'static, str>>,
 }
 
 /// `{ ok: true, replayed, gaps, refused }`: ack of `resume`.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -184,26 +184,47 @@ impl Default for RateLimitRules {
     }
 }
 
-/// The limiters of one socket: one token bucket per rule, created on first use.
+/// The limiters of one socket: one token bucket per rule, created on the
+/// rule's first use. A socket that sends nothing holds no bucket; a socket
+/// that only subscribes holds one (~100 B) instead of a table of every rule.
 pub struct SocketLimiter {
     rules: Arc<RateLimitRules>,
-    buckets: Box<[OnceLock<DefaultDirectRateLimiter>]>,
+    /// `(rule index, bucket)` of the rules used so far, in first-use order (a
+    /// handful at most: a linear search beats hashing).
+    buckets: Mutex<Vec<(usize, DefaultDirectRateLimiter)>>,
 }
 
 impl SocketLimiter {
     pub fn new(rules: Arc<RateLimitRules>) -> Self {
-        let buckets = (0..rules.len()).map(|_| OnceLock::new()).collect();
-        Self { rules, buckets }
+        Self {
+            rules,
+            buckets: Mutex::default(),
+        }
     }
 
     /// Admits one `event`, or says how long until it would be admitted.
     pub fn check(&self, event: &str) -> Result<(), Duration> {
         let index = self.rules.index_of(event);
-        let bucket = self.buckets[index]
-            .get_or_init(|| DefaultDirectRateLimiter::direct(self.rules.rules[index].1.quota()));
-        bucket
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let at = match buckets.iter().position(|(rule, _)| *rule == index) {
+            Some(at) => at,
+            None => {
+                let bucket = DefaultDirectRateLimiter::direct(self.rules.rules[index].1.quota());
+                buckets.reserve_exact(1);
+                buckets.push((index, bucket));
+                buckets.len() - 1
+            }
+        };
+        buckets[at]
+            .1
             .check()
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// How many buckets exist (rules used so far).
+    #[cfg(test)]
+    fn buckets(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -285,6 +306,18 @@ mod tests {
             limiter.check("other").is_ok(),
             "other events have their own bucket"
         );
+    }
+
+    #[test]
+    fn buckets_exist_only_for_the_rules_used() {
+        let limiter = SocketLimiter::new(Arc::new(RateLimitRules::default()));
+        assert_eq!(limiter.buckets(), 0, "nothing before the first event");
+        limiter.check("subscribe:price").unwrap();
+        limiter.check("subscribe:price").unwrap();
+        assert_eq!(limiter.buckets(), 1);
+        limiter.check("unknown-a").unwrap();
+        limiter.check("unknown-b").unwrap();
+        assert_eq!(limiter.buckets(), 2, "events without a rule share the `*` bucket");
     }
 
     #[test]

@@ -114,6 +114,52 @@ pub fn spawn_churn(args: &Args, run: Duration) -> JoinHandle<serde_json::Value> 
     })
 }
 
+/// The inbound test: `--emit-clients` more connections each emit a `blob` of
+/// `--emit-bytes` bytes and wait for its ack, again and again, until `run` is
+/// over. Returns how many were acknowledged.
+pub fn spawn_blobs(args: &Args, run: Duration) -> JoinHandle<u64> {
+    let url = ws_url(&args.url[0]);
+    let (clients, bytes) = (args.emit_clients.max(1), args.emit_bytes);
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + run;
+        let blob = format!("42[\"blob\",\"{}\"]", "x".repeat(bytes));
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (url, blob) = (url.clone(), blob.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut acked = 0u64;
+                let Ok(mut ws) = connect(&url).await else { return 0 };
+                if expect(&mut ws, "0").await.is_err() || ws.send(Message::text("40")).await.is_err() {
+                    return 0;
+                }
+                if expect(&mut ws, "40").await.is_err() {
+                    return 0;
+                }
+                for id in 0u64.. {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    let frame = blob.replacen("42", &format!("42{id}"), 1);
+                    let ack = tokio::time::timeout_at(deadline, async {
+                        ws.send(Message::text(frame)).await.ok()?;
+                        expect(&mut ws, &format!("43{id}")).await.ok()
+                    });
+                    match ack.await {
+                        Ok(Some(())) => acked += 1,
+                        _ => break,
+                    }
+                }
+                acked
+            }));
+        }
+        let mut acked = 0;
+        for task in tasks {
+            acked += task.await.unwrap_or(0);
+        }
+        acked
+    })
+}
+
 async fn connect_one(url: &str, symbols: &[usize], stats: Arc<Stats>) -> anyhow::Result<JoinHandle<()>> {
     let mut ws = connect(url).await?;
     expect(&mut ws, "0").await?;

@@ -58,6 +58,14 @@ pub struct Args {
     /// Churn: clients per second that connect, subscribe and leave during the run.
     #[arg(long, default_value_t = 0)]
     pub churn: u32,
+    /// Inbound test: each client emits `blob` events of this many bytes, one
+    /// at a time (waiting for the ack), for --seconds; 0: off. Reports
+    /// messages/s and the server's CPU per message (`--server-pid`).
+    #[arg(long, default_value_t = 0)]
+    pub emit_bytes: usize,
+    /// Connections of the inbound test (opened besides --clients).
+    #[arg(long, default_value_t = 10)]
+    pub emit_clients: usize,
 }
 
 #[tokio::main]
@@ -78,9 +86,21 @@ async fn main() -> anyhow::Result<()> {
 
     let run = Duration::from_secs(args.seconds);
     let cpu_before = stats::own_cpu_seconds();
+    let server_cpu_before = args.server_pid.map(stats::cpu_seconds);
+    let blobs = (args.emit_bytes > 0).then(|| client::spawn_blobs(&args, run));
     let progress = stats::spawn_progress(stats.clone());
     let churn = (args.churn > 0).then(|| client::spawn_churn(&args, run));
     let published = publisher::run(&args, stats.clone(), run).await;
+    // Resident memory while batches flow (before the clients go).
+    let rss_flowing = args.server_pid.map(stats::rss_bytes);
+    let blobs = match blobs {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    let server_cpu = args
+        .server_pid
+        .zip(server_cpu_before)
+        .map(|(pid, before)| stats::cpu_seconds(pid) - before);
     let churned = match churn {
         Some(task) => task.await.ok(),
         None => None,
@@ -106,6 +126,19 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let rss_per_connection_flowing = match (rss_before, rss_flowing) {
+        (Some(before), Some(after)) if connected > 0 => {
+            Some((after.saturating_sub(before)) as f64 / connected as f64)
+        }
+        _ => None,
+    };
+    let inbound = blobs.map(|sent| {
+        json!({
+            "bytes": args.emit_bytes, "messages": sent, "per_sec": sent as f64 / run.as_secs_f64(),
+            "server_cpu_seconds": server_cpu,
+            "server_cpu_us_per_message": server_cpu.map(|cpu| if sent > 0 { cpu * 1e6 / sent as f64 } else { 0.0 }),
+        })
+    });
     let report = json!({
         "clients": { "requested": args.clients, "connected": connected, "failed": args.clients - connected, "connect_secs": connect_secs },
         "publish": {
@@ -126,7 +159,10 @@ async fn main() -> anyhow::Result<()> {
         "server_memory": {
             "rss_before_bytes": rss_before, "rss_connected_bytes": rss_connected,
             "rss_end_bytes": args.server_pid.map(stats::rss_bytes), "rss_per_connection_bytes": rss_per_connection,
+            "rss_flowing_bytes": rss_flowing, "rss_per_connection_flowing_bytes": rss_per_connection_flowing,
         },
+        "inbound": inbound,
+        "server_cpu_seconds": server_cpu,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -91,7 +91,16 @@ pub fn rss_bytes(pid: u32) -> u64 {
 
 /// CPU seconds (user + system) this process has used (Linux).
 pub fn own_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_seconds_of("/proc/self/stat")
+}
+
+/// CPU seconds (user + system) process `pid` has used (Linux).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds_of(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_of(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     let Some((_, rest)) = stat.rsplit_once(')') else {

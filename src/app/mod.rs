@@ -472,6 +472,7 @@ impl Wiring<'_> {
             max_body: self.config.max_body,
             extra_routes: extra_routes(self.config, admin.is_some()),
             demo: self.config.demo,
+            admin_ui: admin.is_some(),
         };
         Ok(Wired {
             router: http::app(state, layer, options),

@@ -77,6 +77,8 @@ pub struct HttpOptions<'a> {
     pub extra_routes: Option<Router<AppState>>,
     /// `--demo`: the console subscribes on its own and offers demo tokens.
     pub demo: bool,
+    /// The Socket.IO Admin UI is on: sockets keep their handshake headers (it shows them).
+    pub admin_ui: bool,
 }
 
 /// The whole HTTP application: API routes, then Socket.IO at `/socket.io/`.
@@ -96,9 +98,19 @@ pub fn app(state: AppState, socket_io: SocketIoLayer, options: HttpOptions<'_>) 
         .with_state(state);
     let origins = origin::Origins::from(options.cors);
     let cors = origins.cors();
+    // Inside the origin guard, which reads `Origin` before the head is cut.
+    let kept = if options.admin_ui {
+        request_head::HeadKept::ForAdminUi
+    } else {
+        request_head::HeadKept::Least
+    };
+    let socket_io = api
+        .layer(socket_io)
+        .layer(axum::middleware::map_request(move |request| {
+            request_head::own_upgrade_head(kept, request)
+        }));
     origins
-        .guard(api.layer(socket_io))
-        .layer(axum::middleware::map_request(request_head::own_upgrade_head))
+        .guard(socket_io)
         .layer(cors)
         .layer(TraceLayer::new_for_http().make_span_with(trace::make_span))
 }

@@ -129,7 +129,6 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
     use tokio::sync::mpsc;
 
     struct ChannelSink(mpsc::UnboundedSender<(GroupId, Vec<(String, f64)>)>);
@@ -172,8 +171,11 @@ mod tests {
         }
     }
 
-    fn set(symbols: &[&str]) -> BTreeSet<String> {
-        symbols.iter().map(|s| s.to_string()).collect()
+    fn set(symbols: &[&str]) -> crate::market::rooms::RoomSet {
+        symbols
+            .iter()
+            .map(|s| crate::market::rooms::MarketRoom::price(s))
+            .collect()
     }
 
     #[tokio::test(start_paused = true)]
@@ -184,7 +186,7 @@ mod tests {
             batches: mut rx,
             ..
         } = setup();
-        let group = groups.reassign(None, 0, &set(&["BTC", "ETH"])).unwrap();
+        let group = groups.reassign(None, 0, &set(&["BTC", "ETH"])).unwrap().0;
         tokio::time::sleep(Duration::from_millis(10)).await;
         pending.put("BTC", 1.0);
         pending.put("BTC", 2.0);
@@ -205,7 +207,7 @@ mod tests {
             batches: mut rx,
             ..
         } = setup();
-        let eth = groups.reassign(None, 0, &set(&["ETH"])).unwrap();
+        let eth = groups.reassign(None, 0, &set(&["ETH"])).unwrap().0;
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(rx.try_recv().is_err(), "idle windows send nothing");
         pending.put("BTC", 1.0);
@@ -253,8 +255,8 @@ mod tests {
             ..
         } = setup();
         assert_eq!(groups.slices(), 10, "100 ms splits into 10 slices 10 ms apart");
-        let early = groups.reassign(None, 0, &set(&["BTC"])).unwrap();
-        let late = groups.reassign(None, 5, &set(&["BTC"])).unwrap();
+        let early = groups.reassign(None, 0, &set(&["BTC"])).unwrap().0;
+        let late = groups.reassign(None, 5, &set(&["BTC"])).unwrap().0;
         tokio::time::sleep(Duration::from_millis(1)).await;
         pending.put("BTC", 1.0);
         tokio::time::sleep(Duration::from_millis(14)).await;

@@ -1,16 +1,19 @@
 //! Price subscription groups: sockets of one batch slice that hold the same
 //! set of price subscriptions share one group (and one internal room), so a
 //! `price:batch` is serialized once per distinct set, not once per socket.
+//! Its members share the group's copy of the set (see [`PriceGroups::reassign`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use super::rooms::RoomSet;
 
 /// A group's id; its internal room is `protocol::batch_room(id)`.
 pub type GroupId = u64;
 
-/// A group is one slice's sockets holding one set of symbols.
-type GroupKey = (usize, Arc<[String]>);
+/// A group is one slice's sockets holding one set of price rooms.
+type GroupKey = (usize, RoomSet);
 
 struct Group {
     key: GroupKey,
@@ -21,8 +24,12 @@ struct Group {
 struct Index {
     by_key: HashMap<GroupKey, GroupId>,
     groups: HashMap<GroupId, Group>,
-    /// Per slice: the groups holding each symbol.
-    by_symbol: Vec<HashMap<String, HashSet<GroupId>>>,
+    /// Per slice: the groups holding each symbol (a list: a group is in it
+    /// once, and a list costs less memory per subscription than a set).
+    by_symbol: Vec<HashMap<String, Vec<GroupId>>>,
+    /// Every set some group holds, with how many groups hold it: groups of
+    /// different slices holding the same set share one copy.
+    sets: HashMap<RoomSet, usize>,
     next_id: GroupId,
 }
 
@@ -58,31 +65,29 @@ impl PriceGroups {
     }
 
     /// Moves one socket of `slice` out of group `old` (if any) into the group
-    /// of `symbols` (none when `symbols` is empty) and returns that group.
+    /// of `rooms` (none when `rooms` is empty) and returns that group with its
+    /// copy of the set, for the socket to keep instead of its own.
     pub fn reassign(
         &self,
         old: Option<GroupId>,
         slice: usize,
-        symbols: &BTreeSet<String>,
-    ) -> Option<GroupId> {
+        rooms: &RoomSet,
+    ) -> Option<(GroupId, RoomSet)> {
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = old {
             index.leave(old);
         }
-        if symbols.is_empty() {
+        if rooms.is_empty() {
             return None;
         }
-        let key: GroupKey = (slice % index.by_symbol.len(), symbols.iter().cloned().collect());
+        let key: GroupKey = (slice % index.by_symbol.len(), rooms.clone());
         let id = match index.by_key.get(&key) {
             Some(id) => *id,
             None => index.create(key),
         };
-        index
-            .groups
-            .get_mut(&id)
-            .expect("group listed by set exists")
-            .members += 1;
-        Some(id)
+        let group = index.groups.get_mut(&id).expect("group listed by set exists");
+        group.members += 1;
+        Some((id, group.key.1.clone()))
     }
 
     /// For prices that changed in a window: what each affected group of
@@ -107,15 +112,24 @@ impl PriceGroups {
 }
 
 impl Index {
-    fn create(&mut self, key: GroupKey) -> GroupId {
+    fn create(&mut self, (slice, rooms): GroupKey) -> GroupId {
         let id = self.next_id;
         self.next_id += 1;
-        let (slice, symbols) = &key;
-        for symbol in symbols.iter() {
-            self.by_symbol[*slice]
-                .entry(symbol.clone())
-                .or_default()
-                .insert(id);
+        let rooms = match self.sets.get_key_value(&rooms) {
+            Some((shared, _)) => shared.clone(),
+            None => rooms,
+        };
+        *self.sets.entry(rooms.clone()).or_insert(0) += 1;
+        let key = (slice, rooms);
+        let (slice, rooms) = &key;
+        let by_symbol = &mut self.by_symbol[*slice];
+        for room in rooms.rooms() {
+            match by_symbol.get_mut(room.symbol()) {
+                Some(ids) => ids.push(id),
+                None => {
+                    by_symbol.insert(room.symbol().to_owned(), vec![id]);
+                }
+            }
         }
         self.by_key.insert(key.clone(), id);
         self.groups.insert(id, Group { key, members: 0 });
@@ -132,13 +146,19 @@ impl Index {
         }
         let group = self.groups.remove(&id).expect("checked above");
         self.by_key.remove(&group.key);
-        let (slice, symbols) = &group.key;
+        if let Some(holders) = self.sets.get_mut(&group.key.1) {
+            *holders -= 1;
+            if *holders == 0 {
+                self.sets.remove(&group.key.1);
+            }
+        }
+        let (slice, rooms) = &group.key;
         let by_symbol = &mut self.by_symbol[*slice];
-        for symbol in symbols.iter() {
-            if let Some(ids) = by_symbol.get_mut(symbol) {
-                ids.remove(&id);
+        for room in rooms.rooms() {
+            if let Some(ids) = by_symbol.get_mut(room.symbol()) {
+                ids.retain(|group| *group != id);
                 if ids.is_empty() {
-                    by_symbol.remove(symbol);
+                    by_symbol.remove(room.symbol());
                 }
             }
         }
@@ -156,8 +176,14 @@ impl PriceGroups {
 mod tests {
     use super::*;
 
-    fn set(symbols: &[&str]) -> BTreeSet<String> {
-        symbols.iter().map(|s| s.to_string()).collect()
+    use crate::market::rooms::MarketRoom;
+
+    fn set(symbols: &[&str]) -> RoomSet {
+        symbols.iter().map(|s| MarketRoom::price(s)).collect()
+    }
+
+    fn id(group: Option<(GroupId, RoomSet)>) -> Option<GroupId> {
+        group.map(|(id, _)| id)
     }
 
     #[test]
@@ -165,8 +191,13 @@ mod tests {
         let groups = PriceGroups::new(1);
         let a = groups.reassign(None, 0, &set(&["BTC", "ETH"]));
         let b = groups.reassign(None, 0, &set(&["ETH", "BTC"]));
+        let (Some((_, a_set)), Some((_, b_set))) = (&a, &b) else {
+            panic!("both have a group");
+        };
+        assert!(a_set.same_copy(b_set), "members share the group's set");
+        let (a, b) = (id(a), id(b));
         assert_eq!(a, b);
-        let c = groups.reassign(None, 0, &set(&["BTC"]));
+        let c = id(groups.reassign(None, 0, &set(&["BTC"])));
         assert_ne!(a, c);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups.reassign(a, 0, &set(&[])), None);
@@ -178,9 +209,9 @@ mod tests {
     #[test]
     fn routes_give_each_group_only_its_changed_symbols() {
         let groups = PriceGroups::new(1);
-        let both = groups.reassign(None, 0, &set(&["BTC", "ETH"])).unwrap();
-        let eth = groups.reassign(None, 0, &set(&["ETH"])).unwrap();
-        let sol = groups.reassign(None, 0, &set(&["SOL"])).unwrap();
+        let both = id(groups.reassign(None, 0, &set(&["BTC", "ETH"]))).unwrap();
+        let eth = id(groups.reassign(None, 0, &set(&["ETH"]))).unwrap();
+        let sol = id(groups.reassign(None, 0, &set(&["SOL"]))).unwrap();
         let changed: BTreeMap<String, f64> = [("BTC".into(), 1.0), ("ETH".into(), 2.0)].into();
         let routes: HashMap<_, _> = groups.route(&changed, 0).into_iter().collect();
         assert_eq!(routes[&both], vec![("BTC", 1.0), ("ETH", 2.0)]);
@@ -194,9 +225,15 @@ mod tests {
         assert_eq!(groups.slices(), 3);
         let dealt: Vec<usize> = (0..6).map(|_| groups.next_slice()).collect();
         assert_eq!(dealt, vec![0, 1, 2, 0, 1, 2]);
-        let first = groups.reassign(None, 0, &set(&["BTC"])).unwrap();
-        let second = groups.reassign(None, 1, &set(&["BTC"])).unwrap();
+        let first = id(groups.reassign(None, 0, &set(&["BTC"]))).unwrap();
+        let second = id(groups.reassign(None, 1, &set(&["BTC"]))).unwrap();
         assert_ne!(first, second, "one group per slice for the same set");
+        let index = groups.index.lock().unwrap();
+        assert!(
+            index.groups[&first].key.1.same_copy(&index.groups[&second].key.1),
+            "one copy of the set for both"
+        );
+        drop(index);
         let changed: BTreeMap<String, f64> = [("BTC".into(), 1.0)].into();
         let route =
             |slice| -> Vec<GroupId> { groups.route(&changed, slice).into_iter().map(|r| r.0).collect() };

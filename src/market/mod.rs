@@ -7,4 +7,5 @@ pub mod feed;
 pub mod groups;
 pub mod latest;
 pub mod publish;
+pub mod rooms;
 pub mod symbol;

@@ -59,7 +59,7 @@ pub fn parse_symbol_list(payload: &Value, max_items: usize) -> Result<Vec<Symbol
             Some(s) => Symbol::parse(s)?,
             None => return Err(format!("invalid symbol {item}: {SYMBOL_RULE}")),
         };
-        if seen.insert(symbol.as_str().to_owned()) {
+        if seen.insert(item.as_str().unwrap_or_default()) {
             symbols.push(symbol);
         }
     }

@@ -3,14 +3,13 @@
 //! `--max-subscriptions` price and trades rooms together; a call that would go
 //! over, or names an invalid symbol, joins nothing and gets an error.
 
-use std::collections::BTreeSet;
-
 use socketioxide::extract::SocketRef;
 
 use super::ordered::{Call, Turn};
 use super::session::{Session, Subscriptions};
+use crate::market::rooms::{MarketRoom, Room, RoomSet};
 use crate::market::symbol::{Symbol, parse_symbol_list};
-use crate::protocol::{PRICE_BATCH, RoomsAck, batch_room, price_room, trades_room};
+use crate::protocol::{PRICE_BATCH, RoomsAck, batch_room};
 use crate::recovery::Hold;
 
 /// Which market feed a call is about.
@@ -21,14 +20,14 @@ pub enum Feed {
 }
 
 impl Feed {
-    fn room(self, symbol: &Symbol) -> String {
+    fn room(self, symbol: &Symbol) -> MarketRoom {
         match self {
-            Feed::Price => price_room(symbol.as_str()),
-            Feed::Trades => trades_room(symbol.as_str()),
+            Feed::Price => MarketRoom::price(symbol.as_str()),
+            Feed::Trades => MarketRoom::trades(symbol.as_str()),
         }
     }
 
-    fn held(self, subs: &mut Subscriptions) -> &mut BTreeSet<String> {
+    fn held(self, subs: &mut Subscriptions) -> &mut RoomSet {
         match self {
             Feed::Price => &mut subs.prices,
             Feed::Trades => &mut subs.trades,
@@ -85,7 +84,7 @@ pub fn subscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Mark
 pub async fn subscribe_price(call: &Call, _turn: &Turn) -> Result<RoomsAck, MarketError> {
     let (ack, new) = join_rooms(call, Feed::Price)?;
     if !new.is_empty() {
-        let symbols: Vec<&str> = new.iter().map(String::as_str).collect();
+        let symbols: Vec<&str> = new.iter().map(MarketRoom::symbol).collect();
         let latest = call.services.latest.lookup(&symbols).await;
         if !latest.is_empty() {
             let _ = call.socket.emit(PRICE_BATCH, &latest);
@@ -94,55 +93,57 @@ pub async fn subscribe_price(call: &Call, _turn: &Turn) -> Result<RoomsAck, Mark
     Ok(ack)
 }
 
-/// Joins the payload's rooms; returns the ack and the newly subscribed symbols.
-fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<String>), MarketError> {
+/// Joins the payload's rooms; returns the ack and the newly subscribed rooms.
+fn join_rooms(call: &Call, feed: Feed) -> Result<(RoomsAck, Vec<MarketRoom>), MarketError> {
     let symbols = symbols_of(call)?;
     check_entitled(call, &symbols)?;
     let max = call.services.max_subscriptions;
     let session = &call.session;
     let mut subs = session.subscriptions();
-    let new = not_yet_held(&mut subs, feed, &symbols, max)?;
-    let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    super::join(call, rooms.clone(), Hold::No);
-    if !new.is_empty() {
-        feed.held(&mut subs).extend(new.iter().cloned());
-        if feed == Feed::Price {
-            regroup(&call.socket, session, &mut subs);
-        }
-    }
-    Ok((RoomsAck { ok: true, rooms }, new))
-}
-
-/// Takes `trades:<symbol>` rooms into the socket's subscriptions (for
-/// `resume`, which joins them itself): all, or none past `--max-subscriptions`.
-pub fn hold_trades(session: &Session, symbols: &[Symbol], max: usize) -> Result<(), MarketError> {
-    let mut subs = session.subscriptions();
-    let new = not_yet_held(&mut subs, Feed::Trades, symbols, max)?;
-    subs.trades.extend(new);
-    Ok(())
-}
-
-/// The symbols of `feed` not held yet, or why holding them would go over `max`.
-fn not_yet_held(
-    subs: &mut Subscriptions,
-    feed: Feed,
-    symbols: &[Symbol],
-    max: usize,
-) -> Result<Vec<String>, MarketError> {
-    let held = feed.held(subs);
-    let mut new: Vec<String> = symbols
-        .iter()
-        .filter(|s| !held.contains(s.as_str()))
-        .map(|s| s.as_str().to_owned())
-        .collect();
-    new.dedup();
+    let rooms: Vec<MarketRoom> = symbols.iter().map(|s| feed.room(s)).collect();
+    let held = feed.held(&mut subs);
+    let new: Vec<MarketRoom> = rooms.iter().filter(|r| !held.contains(r)).cloned().collect();
     if subs.total() + new.len() > max {
         return Err(MarketError::LimitReached {
             max,
             holds: subs.total(),
         });
     }
-    Ok(new)
+    let names: Vec<Room> = rooms.iter().map(MarketRoom::room).collect();
+    super::join(call, names.clone(), Hold::No);
+    if !new.is_empty() {
+        let held = feed.held(&mut subs);
+        *held = held.with(new.iter().cloned());
+        if feed == Feed::Price {
+            regroup(&call.socket, session, &mut subs);
+        }
+    }
+    Ok((
+        RoomsAck {
+            ok: true,
+            rooms: names,
+        },
+        new,
+    ))
+}
+
+/// Takes `trades:<symbol>` rooms into the socket's subscriptions (for
+/// `resume`, which joins them itself): all, or none past `--max-subscriptions`.
+pub fn hold_trades(session: &Session, symbols: &[Symbol], max: usize) -> Result<(), MarketError> {
+    let mut subs = session.subscriptions();
+    let new: RoomSet = symbols
+        .iter()
+        .map(|s| Feed::Trades.room(s))
+        .filter(|r| !subs.trades.contains(r))
+        .collect();
+    if subs.total() + new.len() > max {
+        return Err(MarketError::LimitReached {
+            max,
+            holds: subs.total(),
+        });
+    }
+    subs.trades = subs.trades.with(new.rooms());
+    Ok(())
 }
 
 /// Leaves the rooms of the payload's symbols; acks them.
@@ -150,17 +151,19 @@ pub fn unsubscribe(call: &Call, _turn: &Turn, feed: Feed) -> Result<RoomsAck, Ma
     let symbols = symbols_of(call)?;
     let session = &call.session;
     let mut subs = session.subscriptions();
-    let rooms: Vec<String> = symbols.iter().map(|s| feed.room(s)).collect();
-    super::leave(call, rooms.clone());
+    let rooms: Vec<MarketRoom> = symbols.iter().map(|s| feed.room(s)).collect();
+    let names: Vec<Room> = rooms.iter().map(MarketRoom::room).collect();
+    super::leave(call, names.clone());
     let held = feed.held(&mut subs);
     let before = held.len();
-    for symbol in &symbols {
-        held.remove(symbol.as_str());
-    }
+    *held = held.without(&rooms);
     if feed == Feed::Price && held.len() != before {
         regroup(&call.socket, session, &mut subs);
     }
-    Ok(RoomsAck { ok: true, rooms })
+    Ok(RoomsAck {
+        ok: true,
+        rooms: names,
+    })
 }
 
 /// Moves the socket to the batch room of its (changed) price set.
@@ -173,10 +176,14 @@ fn regroup(socket: &SocketRef, session: &Session, subs: &mut Subscriptions) {
     if let Some(old) = old {
         socket.leave(batch_room(old));
     }
-    if let Some(new) = new {
-        socket.join(batch_room(new));
-    }
-    subs.price_group = new;
+    subs.price_group = match new {
+        Some((group, shared)) => {
+            socket.join(batch_room(group));
+            subs.prices = shared;
+            Some(group)
+        }
+        None => None,
+    };
 }
 
 /// Releases the socket's price group when it goes away (rooms go with the socket).
@@ -186,6 +193,6 @@ pub fn forget_subscriptions(session: &Session) {
         session
             .services()
             .price_groups
-            .reassign(Some(group), subs.price_slice, &BTreeSet::new());
+            .reassign(Some(group), subs.price_slice, &RoomSet::default());
     }
 }

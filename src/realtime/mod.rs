@@ -26,6 +26,7 @@ use crate::auth::token::TokenVerifier;
 use crate::chat::Chat;
 use crate::market::groups::PriceGroups;
 use crate::market::latest::LatestPrices;
+use crate::market::rooms::Room;
 use crate::metrics::Metrics;
 use crate::protocol::{ClientEvent, PingAck, is_recoverable_room};
 use crate::rate_limit::{RateLimitRules, UserLimiters};
@@ -61,6 +62,8 @@ pub struct Realtime {
 /// packet but spawns the handler after, so handlers registered there could
 /// miss a client's first events.
 pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
+    let admin = realtime.admin.clone();
+    let on_connect = move |socket: SocketRef| on_connect(admin.clone(), socket);
     let handshake = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let realtime = realtime.clone();
         async move {
@@ -72,69 +75,72 @@ pub fn register(io: &SocketIo, realtime: Arc<Realtime>) {
     io.ns("/", on_connect.with(handshake));
 }
 
-async fn on_connect(socket: SocketRef) {
-    if let Some(admin) = admin_of(&socket) {
+async fn on_connect(admin: Option<Arc<AdminUi>>, socket: SocketRef) {
+    if let Some(admin) = admin {
         admin.connected(&socket);
     }
     tracing::debug!(sid = %socket.id, "connected");
 }
 
-fn admin_of(socket: &SocketRef) -> Option<Arc<AdminUi>> {
-    let session = socket.extensions.get::<Arc<Session>>()?;
-    session.services().admin.clone()
-}
-
 /// Every room a socket joins goes through here: the recoverable rooms of a
 /// `recover` socket are joined through recovery (so their events carry
 /// offsets; held as `hold` says), and the Admin UI follows every change.
-fn join_rooms(session: &Session, socket: &SocketRef, rooms: Vec<String>, hold: Hold) {
+/// Rooms come as `String`s or as interned names (`market::rooms`).
+fn join_rooms<R: Into<Room> + AsRef<str>>(session: &Session, socket: &SocketRef, rooms: Vec<R>, hold: Hold) {
     let services = session.services();
+    let names = services.admin.as_ref().map(|_| names_of(&rooms));
     if session.recover() {
-        for room in &rooms {
-            if is_recoverable_room(room) {
-                services.recovery.join(socket, room, hold);
+        for room in rooms {
+            if is_recoverable_room(room.as_ref()) {
+                services.recovery.join(socket, room.as_ref(), hold);
             } else {
-                socket.join(room.clone());
+                socket.join(room.into());
             }
         }
     } else {
-        socket.join(rooms.clone());
+        socket.join(rooms.into_iter().map(Into::into).collect::<Vec<Room>>());
     }
-    if let Some(admin) = &services.admin {
-        admin.joined(socket, &rooms);
+    if let (Some(admin), Some(names)) = (&services.admin, names) {
+        admin.joined(socket, &names);
     }
 }
 
 /// Every room a socket leaves goes through here.
-fn leave_rooms(session: &Session, socket: &SocketRef, rooms: Vec<String>) {
+fn leave_rooms<R: Into<Room> + AsRef<str>>(session: &Session, socket: &SocketRef, rooms: Vec<R>) {
     let services = session.services();
+    let names = services.admin.as_ref().map(|_| names_of(&rooms));
     if session.recover() {
-        for room in &rooms {
-            if is_recoverable_room(room) {
-                services.recovery.leave(socket, room);
+        for room in rooms {
+            if is_recoverable_room(room.as_ref()) {
+                services.recovery.leave(socket, room.as_ref());
             } else {
-                socket.leave(room.clone());
+                socket.leave(room.into());
             }
         }
     } else {
-        socket.leave(rooms.clone());
+        socket.leave(rooms.into_iter().map(Into::into).collect::<Vec<Room>>());
     }
-    if let Some(admin) = &services.admin {
-        admin.left(socket, &rooms);
+    if let (Some(admin), Some(names)) = (&services.admin, names) {
+        admin.left(socket, &names);
     }
+}
+
+fn names_of<R: AsRef<str>>(rooms: &[R]) -> Vec<String> {
+    rooms.iter().map(|r| r.as_ref().to_owned()).collect()
 }
 
 /// A handler's room changes, for the calling socket.
-fn join(call: &Call, rooms: Vec<String>, hold: Hold) {
+fn join<R: Into<Room> + AsRef<str>>(call: &Call, rooms: Vec<R>, hold: Hold) {
     join_rooms(&call.session, &call.socket, rooms, hold);
 }
 
-fn leave(call: &Call, rooms: Vec<String>) {
+fn leave<R: Into<Room> + AsRef<str>>(call: &Call, rooms: Vec<R>) {
     leave_rooms(&call.session, &call.socket, rooms);
 }
 
-/// Installs the session, joins the identity's rooms, and registers the one
-/// event handler (every event goes through it, see `ordered`).
+/// Joins the identity's rooms, and registers the one event handler (every
+/// event goes through it, see `ordered`) and the disconnect handler, which
+/// hold the session (nothing goes into the socket's extensions map).
 fn attach(socket: &SocketRef, session: Session) {
     let session = Arc::new(session);
     if let Some(identity) = session.identity() {
@@ -153,9 +159,11 @@ fn attach(socket: &SocketRef, session: Session) {
         }
         expiry::watch(socket, &session, &identity);
     }
-    socket.extensions.insert(session);
-    socket.on_fallback(ordered::on_event);
-    socket.on_disconnect(on_disconnect);
+    let for_events = session.clone();
+    socket.on_fallback(move |received: ordered::Received| ordered::on_event(for_events, received));
+    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+        on_disconnect(session, socket, reason)
+    });
 }
 
 /// Routes one event, in its turn, to its feature's handler.
@@ -186,19 +194,17 @@ async fn route(call: Call, turn: &Turn, answer: Answer) {
     }
 }
 
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason) {
-    if let Some(session) = socket.extensions.get::<Arc<Session>>() {
-        markets::forget_subscriptions(&session);
-        if let Some(identity) = session.identity() {
-            chat::depart_all(&session, &identity.user_id);
-        }
-        session.set_expiry_watch(None);
-        if let Some(admin) = &session.services().admin {
-            admin.disconnected(&socket, reason);
-        }
-        if session.recover() {
-            session.services().recovery.forget(socket.id);
-        }
+async fn on_disconnect(session: Arc<Session>, socket: SocketRef, reason: DisconnectReason) {
+    markets::forget_subscriptions(&session);
+    if let Some(identity) = session.identity() {
+        chat::depart_all(&session, &identity.user_id);
+    }
+    session.set_expiry_watch(None);
+    if let Some(admin) = &session.services().admin {
+        admin.disconnected(&socket, reason);
+    }
+    if session.recover() {
+        session.services().recovery.forget(socket.id);
     }
     tracing::debug!(sid = %socket.id, "disconnected");
 }

@@ -2,7 +2,8 @@
 //! spawns one task per event, and tasks may run in any order; events of one
 //! socket must not. A [`Ticket`] is taken in arrival order (in the extractor,
 //! before the task is spawned); its turn comes when every earlier ticket is
-//! dropped.
+//! dropped. The sequencer lives inside what owns it (a socket's session), so
+//! a socket costs no allocation of its own for it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,12 +19,18 @@ pub struct Sequencer {
     turn_changed: Notify,
 }
 
+impl AsRef<Sequencer> for Sequencer {
+    fn as_ref(&self) -> &Sequencer {
+        self
+    }
+}
+
 impl Sequencer {
-    /// Takes the next place in the queue (call in arrival order).
-    pub fn ticket(self: &Arc<Self>) -> Ticket {
-        let number = self.issued.fetch_add(1, Ordering::AcqRel);
+    /// Takes the next place in the queue of `owner`'s sequencer (call in arrival order).
+    pub fn ticket<O: AsRef<Sequencer> + Send + Sync + 'static>(owner: &Arc<O>) -> Ticket<O> {
+        let number = (**owner).as_ref().issued.fetch_add(1, Ordering::AcqRel);
         Ticket {
-            sequencer: self.clone(),
+            owner: owner.clone(),
             number,
         }
     }
@@ -44,30 +51,36 @@ impl Sequencer {
     }
 }
 
-/// One event's place in its socket's queue. Its turn ends when it is dropped.
-pub struct Ticket {
-    sequencer: Arc<Sequencer>,
+/// One event's place in its socket's queue (in the sequencer of `O`). Its
+/// turn ends when it is dropped.
+pub struct Ticket<O: AsRef<Sequencer> + Send + Sync + 'static> {
+    owner: Arc<O>,
     number: u64,
 }
 
-impl Ticket {
+impl<O: AsRef<Sequencer> + Send + Sync + 'static> Ticket<O> {
+    fn sequencer(&self) -> &Sequencer {
+        (*self.owner).as_ref()
+    }
+
     /// Resolves when every earlier event of the socket has finished.
     pub async fn wait_turn(&self) {
-        self.sequencer.wait_for(self.number).await;
+        self.sequencer().wait_for(self.number).await;
     }
 }
 
-impl Drop for Ticket {
+impl<O: AsRef<Sequencer> + Send + Sync + 'static> Drop for Ticket<O> {
     fn drop(&mut self) {
-        if self.sequencer.served.load(Ordering::Acquire) == self.number {
-            self.sequencer.advance();
+        if self.sequencer().served.load(Ordering::Acquire) == self.number {
+            self.sequencer().advance();
             return;
         }
         // Dropped before its turn (the handler never waited): pass the turn on when it comes.
-        let sequencer = self.sequencer.clone();
+        let owner = self.owner.clone();
         let number = self.number;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
+                let sequencer = (*owner).as_ref();
                 sequencer.wait_for(number).await;
                 sequencer.advance();
             });
@@ -85,12 +98,7 @@ mod tests {
     async fn tickets_run_in_issue_order_whatever_order_tasks_start() {
         let sequencer = Arc::new(Sequencer::default());
         let log = Arc::new(Mutex::new(Vec::new()));
-        let tickets: Vec<Ticket> = (0..50)
-            .map(|_| Ticket {
-                number: sequencer.issued.fetch_add(1, Ordering::AcqRel),
-                sequencer: sequencer.clone(),
-            })
-            .collect();
+        let tickets: Vec<Ticket<Sequencer>> = (0..50).map(|_| Sequencer::ticket(&sequencer)).collect();
         let mut tasks = Vec::new();
         // Spawn in reverse so that later tickets are likely to be polled first.
         for ticket in tickets.into_iter().rev() {
@@ -113,10 +121,7 @@ mod tests {
     #[tokio::test]
     async fn a_ticket_dropped_unused_does_not_stall_the_queue() {
         let sequencer = Arc::new(Sequencer::default());
-        let issue = || Ticket {
-            number: sequencer.issued.fetch_add(1, Ordering::AcqRel),
-            sequencer: sequencer.clone(),
-        };
+        let issue = || Sequencer::ticket(&sequencer);
         let first = issue();
         let second = issue();
         let third = issue();

@@ -1,5 +1,10 @@
-//! Per-socket state, kept in the socket's extensions: who it is, what it is
-//! subscribed to, its rate limiter, and its place in the event order.
+//! Per-socket state: who it is, what it is subscribed to, its rate limiter,
+//! and its place in the event order. Held by the socket's two handlers (its
+//! event handler and its disconnect handler), not in socketioxide's
+//! per-socket extensions map (a hash table allocated per socket). Kept small
+//! for an idle socket (memory per connection, BENCHMARKS.md): the identity is
+//! boxed (most sockets of a market feed are anonymous), the sequencer lives
+//! inline, rate-limit buckets appear on first use.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,13 +15,15 @@ use tokio::task::AbortHandle;
 use super::sequencer::{Sequencer, Ticket};
 use crate::auth::token::Identity;
 use crate::market::groups::GroupId;
+use crate::market::rooms::RoomSet;
 use crate::rate_limit::SocketLimiter;
 
-/// What one socket holds in price and trades rooms.
+/// What one socket holds in price and trades rooms (interned names; the
+/// price set is shared with the socket's price group).
 #[derive(Debug, Default)]
 pub struct Subscriptions {
-    pub prices: BTreeSet<String>,
-    pub trades: BTreeSet<String>,
+    pub prices: RoomSet,
+    pub trades: RoomSet,
     /// The price group (and so the batch room) of `prices`.
     pub price_group: Option<GroupId>,
     /// The batch slice this socket belongs to for its lifetime.
@@ -34,10 +41,10 @@ impl Subscriptions {
 pub struct Session {
     /// The shared services; handlers get them from their `Call`, not from here.
     services: Arc<Realtime>,
-    identity: RwLock<Option<Identity>>,
+    identity: RwLock<Option<Box<Identity>>>,
     subscriptions: Mutex<Subscriptions>,
     limiter: SocketLimiter,
-    sequencer: Arc<Sequencer>,
+    sequencer: Sequencer,
     /// The task watching the token's expiry, while authenticated.
     expiry_watch: Mutex<Option<AbortHandle>>,
     /// Connected with `auth.recover = true`: recoverable events carry offsets.
@@ -53,9 +60,9 @@ impl Session {
         Self {
             limiter: SocketLimiter::new(realtime.rate_limits.clone()),
             services: realtime,
-            identity: RwLock::new(identity),
+            identity: RwLock::new(identity.map(Box::new)),
             subscriptions: Mutex::new(subscriptions),
-            sequencer: Arc::default(),
+            sequencer: Sequencer::default(),
             expiry_watch: Mutex::default(),
             recover,
         }
@@ -71,7 +78,11 @@ impl Session {
     }
 
     pub fn identity(&self) -> Option<Identity> {
-        self.identity.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            .cloned()
     }
 
     /// Calls `f` with the user id, without copying it.
@@ -82,22 +93,23 @@ impl Session {
     /// Calls `f` with the identity, without copying it.
     pub fn with_identity<T>(&self, f: impl FnOnce(Option<&Identity>) -> T) -> T {
         let identity = self.identity.read().unwrap_or_else(|e| e.into_inner());
-        f(identity.as_ref())
+        f(identity.as_deref())
     }
 
     /// Replaces the identity and returns the previous one.
     pub fn set_identity(&self, identity: Option<Identity>) -> Option<Identity> {
         std::mem::replace(
             &mut *self.identity.write().unwrap_or_else(|e| e.into_inner()),
-            identity,
+            identity.map(Box::new),
         )
+        .map(|previous| *previous)
     }
 
     /// Takes the identity away when `still` holds for it (checked under the lock).
     pub fn take_identity_if(&self, still: impl FnOnce(&Identity) -> bool) -> Option<Identity> {
         let mut identity = self.identity.write().unwrap_or_else(|e| e.into_inner());
-        if identity.as_ref().is_some_and(still) {
-            identity.take()
+        if identity.as_deref().is_some_and(still) {
+            identity.take().map(|taken| *taken)
         } else {
             None
         }
@@ -119,11 +131,17 @@ impl Session {
     }
 
     /// Takes the next place in this socket's queue (called in arrival order).
-    pub(super) fn ticket(&self) -> Ticket {
-        self.sequencer.ticket()
+    pub(super) fn ticket(self: &Arc<Self>) -> Ticket<Session> {
+        Sequencer::ticket(self)
     }
 
     pub(super) fn services(&self) -> &Arc<Realtime> {
         &self.services
+    }
+}
+
+impl AsRef<Sequencer> for Session {
+    fn as_ref(&self) -> &Sequencer {
+        &self.sequencer
     }
 }
