@@ -128,6 +128,15 @@ impl Chat {
         self.delivery.deliver(ChatOut::Typing(out)).await;
     }
 
+    /// A stored message of the room (a tombstone included), or `UnknownMessage`.
+    async fn stored(&self, room: &str, id: &MessageId) -> Result<ChatMessage, ChatError> {
+        Ok(self
+            .store
+            .message(room, id)
+            .await?
+            .ok_or(StoreError::UnknownMessage)?)
+    }
+
     /// The author replaces the text of a message; the room gets `chat:edited`.
     pub async fn edit(
         &self,
@@ -137,11 +146,7 @@ impl Chat {
         text: &str,
     ) -> Result<ChatMessage, ChatError> {
         let room = room_id.as_str();
-        let current = self
-            .store
-            .message(room, id)
-            .await?
-            .ok_or(StoreError::UnknownMessage)?;
+        let current = self.stored(room, id).await?;
         if current.deleted {
             return Err(StoreError::Deleted.into());
         }
@@ -169,11 +174,7 @@ impl Chat {
         id: &MessageId,
     ) -> Result<ChatMessage, ChatError> {
         let room = room_id.as_str();
-        let current = self
-            .store
-            .message(room, id)
-            .await?
-            .ok_or(StoreError::UnknownMessage)?;
+        let current = self.stored(room, id).await?;
         if current.deleted {
             return Ok(current);
         }
