@@ -95,8 +95,11 @@ test("bridged channels: JSON and text to everyone, name=room to that room only",
   const other = await c.connect({ transports: ["websocket"] });
   const admin = await b.connect({ auth: { token: mintToken({ sub: "ops", role: "admin" }) }, transports: ["websocket"] });
   const json = next(other, "community_monitor", 5000);
+  const jsonOnPlain = next(plain, "community_monitor", 5000);
   await redis.publish("community_monitor", JSON.stringify({ alert: "spike" }));
   const got = await json;
+  // Everyone gets it; taken on `plain` too, so the next wait there sees the text one.
+  assert.deepEqual((await jsonOnPlain).data, { alert: "spike" });
   assert.equal(got.type, "community_monitor");
   assert.deepEqual(got.data, { alert: "spike" });
   assert.ok(Math.abs(got.timestamp - Date.now()) < 5000);
