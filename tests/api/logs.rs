@@ -15,7 +15,7 @@ const FORGED: &str = "2031-01-01T00:00:00.000000Z  INFO roomcast: FORGED admin g
 
 #[tokio::test]
 async fn debug_text_logs_hold_no_token_and_no_forged_line() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
+    let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -31,10 +31,11 @@ async fn debug_text_logs_hold_no_token_and_no_forged_line() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts the binary");
+    let mut child = KillOnDrop(child);
     let (lines_tx, lines) = mpsc::channel::<String>();
     // Logs go to stdout; anything else the process prints, to stderr: read both.
-    let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
-    let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+    let stdout: Box<dyn std::io::Read + Send> = Box::new(child.0.stdout.take().unwrap());
+    let stderr: Box<dyn std::io::Read + Send> = Box::new(child.0.stderr.take().unwrap());
     for output in [stdout, stderr] {
         let lines_tx = lines_tx.clone();
         std::thread::spawn(move || {
@@ -83,8 +84,7 @@ async fn debug_text_logs_hold_no_token_and_no_forged_line() {
     );
     wait_for("plain chat client joined", &mut seen);
     wait_for("authenticated", &mut seen);
-    let _ = child.kill();
-    let _ = child.wait();
+    child.stop();
     while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
         seen.push(line);
     }
@@ -103,4 +103,20 @@ async fn debug_text_logs_hold_no_token_and_no_forged_line() {
         seen.iter().any(|l| l.contains(r"mallory\n2031")),
         "the sub is logged escaped"
     );
+}
+
+/// The server process, killed when the test ends, also when it fails early.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
