@@ -47,7 +47,7 @@ test("the latest price comes from another node's publish, and from Redis after a
   const onB = await b.connect({ transports: ["websocket"] });
   const batchesB = recordArgs(onB, "price:batch");
   await ask(onB, "subscribe:price", "CL1");
-  await until(() => batchesB.length === 1, 2000, "batch on subscribe on node B");
+  await until(() => batchesB.length === 1, 5000, "batch on subscribe on node B");
   assert.deepEqual(batchesB[0], [[["CL1", 2.25]]]);
 
   // A node started after the publish has never seen CL1: it reads it from Redis.
@@ -56,7 +56,7 @@ test("the latest price comes from another node's publish, and from Redis after a
   const onFresh = await fresh.connect({ transports: ["polling"] });
   const batchesFresh = recordArgs(onFresh, "price:batch");
   await ask(onFresh, "subscribe:price", ["CL1", "CL-UNKNOWN"]);
-  await until(() => batchesFresh.length === 1, 2000, "batch on subscribe on a restarted node");
+  await until(() => batchesFresh.length === 1, 5000, "batch on subscribe on a restarted node");
   assert.deepEqual(batchesFresh[0], [[["CL1", 2.25]]]);
   await quiet();
   assert.equal(batchesFresh.length, 1);
