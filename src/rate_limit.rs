@@ -250,11 +250,19 @@ impl UserLimiters {
             if users.len() >= USERS_SWEPT_ABOVE && !users.contains_key(user) {
                 users.retain(|_, (_, used)| now.duration_since(*used) < USER_IDLE);
             }
-            let entry = users
-                .entry(user.to_owned())
-                .or_insert_with(|| (Arc::new(SocketLimiter::new(self.rules.clone())), now));
-            entry.1 = now;
-            entry.0.clone()
+            // Known users (every event but a user's first) are found without
+            // allocating their name.
+            match users.get_mut(user) {
+                Some(entry) => {
+                    entry.1 = now;
+                    entry.0.clone()
+                }
+                None => {
+                    let limiter = Arc::new(SocketLimiter::new(self.rules.clone()));
+                    users.insert(user.to_owned(), (limiter.clone(), now));
+                    limiter
+                }
+            }
         };
         limiter.check(event)
     }

@@ -137,15 +137,7 @@ fn date_string(epoch_ms: u64) -> String {
 /// `(year, month, day, hour, minute, second)` in UTC of a Unix time
 /// (H. Hinnant's days-to-civil algorithm).
 pub(super) fn civil(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::clock::civil_from_days((secs / 86_400) as i64);
     (
         year,
         month,
